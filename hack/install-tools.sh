@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# Builds the external binaries EasyService's tests and dev loop need, and
+# caches them OUTSIDE the work tree, keyed by tool version:
+#
+#   ${EASYSERVICE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/easyservice}/bin/<tool>-<version>/<binary>
+#
+# Tools:
+#   kube  kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
+#         (built from the k8s.io/kubernetes module; cold build ~10-25 min)
+#   etcd  etcd server, built from hack/tools/etcd (its own Go module, pinned
+#         there; the version key is the go.etcd.io/etcd/server/v3 version)
+#   kwok  sigs.k8s.io/kwok/cmd/kwok
+#
+# Usage:
+#   hack/install-tools.sh [tool...]          build missing tools (no args = all)
+#   hack/install-tools.sh --print-dir <tool> print the tool's binary dir, no build
+#
+# When a tool is already cached this only prints "cached: <dir>". Binaries are
+# built into a temporary directory next to the cache, verified, and then
+# renamed into place, so an interrupted build never leaves a partial binary.
+# Functions are mostly invoked indirectly (step "$@", trap, install_${tool}),
+# which shellcheck 0.9 misreports as unreachable code.
+# shellcheck disable=SC2317
+set -euo pipefail
+
+KUBE_VERSION=v1.37.1
+KWOK_VERSION=v0.8.0
+ALL_TOOLS=(kube etcd kwok)
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ETCD_MODULE_DIR=${REPO_ROOT}/hack/tools/etcd
+CACHE_ROOT=${EASYSERVICE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/easyservice}
+BIN_ROOT=${CACHE_ROOT}/bin
+
+usage() {
+  cat <<EOF
+usage: $0 [tool...]            build and cache tools (default: ${ALL_TOOLS[*]})
+       $0 --print-dir <tool>   print the directory holding <tool>'s binaries
+tools: ${ALL_TOOLS[*]}
+cache: ${BIN_ROOT}/<tool>-<version>/
+EOF
+}
+
+die() {
+  echo "install-tools: error: $*" >&2
+  exit 1
+}
+
+# etcd's version is whatever hack/tools/etcd/go.mod pins (read without
+# invoking go, so --print-dir and the cached path stay fast).
+etcd_version() {
+  local v
+  v=$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2; exit }
+           $1 == "require" && $2 == "go.etcd.io/etcd/server/v3" { print $3; exit }' \
+    "${ETCD_MODULE_DIR}/go.mod")
+  [[ -n ${v} ]] || die "cannot find go.etcd.io/etcd/server/v3 in ${ETCD_MODULE_DIR}/go.mod"
+  echo "${v}"
+}
+
+tool_version() {
+  case $1 in
+    kube) echo "${KUBE_VERSION}" ;;
+    etcd) etcd_version ;;
+    kwok) echo "${KWOK_VERSION}" ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]})" ;;
+  esac
+}
+
+tool_binaries() {
+  case $1 in
+    kube) echo kube-apiserver kube-controller-manager kube-scheduler kubectl ;;
+    etcd) echo etcd ;;
+    kwok) echo kwok ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]})" ;;
+  esac
+}
+
+tool_dir() {
+  local version
+  version=$(tool_version "$1")
+  echo "${BIN_ROOT}/$1-${version}"
+}
+
+is_cached() {
+  local dir=$1 tool=$2 b
+  for b in $(tool_binaries "${tool}"); do
+    [[ -f ${dir}/${b} && -x ${dir}/${b} ]] || return 1
+  done
+}
+
+# step <description> <command...>: print the step, run it, print elapsed time.
+# (The command runs directly, not under `||`, so `set -e` stays in force inside
+# it; a failure is reported by the EXIT trap.)
+CURRENT_STEP=""
+STEP_START=0
+step() {
+  CURRENT_STEP=$1
+  shift
+  echo "==> ${CURRENT_STEP}"
+  STEP_START=${SECONDS}
+  "$@"
+  echo "    done in $((SECONDS - STEP_START))s"
+  CURRENT_STEP=""
+}
+
+TMP_DIRS=()
+on_exit() {
+  local rc=$? d
+  if ((rc != 0)) && [[ -n ${CURRENT_STEP} ]]; then
+    echo "    FAILED after $((SECONDS - STEP_START))s (exit ${rc}): ${CURRENT_STEP}" >&2
+  fi
+  for d in "${TMP_DIRS[@]}"; do
+    if [[ -n ${d} && -d ${d} ]]; then rm -rf "${d}"; fi
+  done
+  return "${rc}"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# new_tmp_dir <var> <name>: create a temp dir under the cache root (same
+# filesystem as the final location, so the final mv is an atomic rename),
+# register it for cleanup, and store its path in <var>.
+new_tmp_dir() {
+  local d
+  mkdir -p "${CACHE_ROOT}/tmp"
+  d=$(mktemp -d "${CACHE_ROOT}/tmp/$2.XXXXXX")
+  TMP_DIRS+=("${d}")
+  printf -v "$1" '%s' "${d}"
+}
+
+# Common build environment: host platform, no workspace, module mode. GOFLAGS
+# from the caller (e.g. -buildvcs=false) is kept; every flag the builds rely on
+# is passed explicitly on the command line, which takes precedence.
+go_env() {
+  env -u GOOS -u GOARCH -u GOBIN GOWORK=off GO111MODULE=on CGO_ENABLED=0 "$@"
+}
+
+# ---------------------------------------------------------------------------
+# kube
+# ---------------------------------------------------------------------------
+kube_prepare_source() { # <src dir>
+  local src=$1 json mod_dir staging_version
+  json=$(cd "${src}" && go_env go mod download -json "k8s.io/kubernetes@${KUBE_VERSION}")
+  mod_dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' <<<"${json}")
+  [[ -n ${mod_dir} && -d ${mod_dir} ]] || die "go mod download gave no Dir: ${json}"
+  # The module cache is read-only; work on a writable copy.
+  cp -R "${mod_dir}/." "${src}/"
+  chmod -R u+w "${src}"
+  rm -rf "${src}/vendor" "${src}"/go.work*
+  # The module zip has no staging/src tree: point every staging replace at
+  # the published module of the matching version (v1.X.Y -> v0.X.Y). All of
+  # them are kept (incl. sample-*), otherwise the build asks for v0.0.0.
+  staging_version=v0.${KUBE_VERSION#v1.}
+  sed -E -i "s#=>[[:space:]]*\./staging/src/(k8s\.io/[A-Za-z0-9._-]+)[[:space:]]*\$#=> \1 ${staging_version}#" \
+    "${src}/go.mod"
+  if grep -q '\./staging/' "${src}/go.mod"; then
+    die "unrewritten ./staging replace left in go.mod"
+  fi
+  # Build date = the release's module timestamp, so builds are reproducible.
+  sed -n 's/.*"Time":"\([^"]*\)".*/\1/p' \
+    "$(sed -n 's/^[[:space:]]*"Info": "\(.*\)",\{0,1\}$/\1/p' <<<"${json}")" >"${src}/.build-date"
+}
+
+kube_build() { # <src dir> <out dir>
+  local src=$1 out=$2 major minor build_date ldflags=(-s -w) p k
+  major=${KUBE_VERSION#v}
+  major=${major%%.*}
+  minor=${KUBE_VERSION#v*.}
+  minor=${minor%%.*}
+  build_date=$(cat "${src}/.build-date")
+  build_date=${build_date:-1970-01-01T00:00:00Z}
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    for k in "gitVersion=${KUBE_VERSION}" "gitMajor=${major}" "gitMinor=${minor}" \
+      "gitTreeState=clean" "buildDate=${build_date}"; do
+      ldflags+=(-X "${p}.${k}")
+    done
+  done
+  # Same tags as upstream's non-debug release builds (hack/lib/golang.sh).
+  (cd "${src}" && go_env go build -mod=mod -trimpath \
+    -tags selinux,notest,grpcnotrace \
+    -ldflags "${ldflags[*]}" \
+    -o "${out}/" \
+    ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/kube-scheduler ./cmd/kubectl)
+}
+
+kube_verify() { # <out dir>
+  local out=$1 b v
+  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+    v=$("${out}/${b}" --version)
+    echo "    ${b}: ${v}"
+    [[ ${v} == "Kubernetes ${KUBE_VERSION}" ]] || die "${b} --version: want 'Kubernetes ${KUBE_VERSION}', got '${v}'"
+  done
+  v=$("${out}/kubectl" version --client 2>&1 | head -n1)
+  echo "    kubectl: ${v}"
+  [[ ${v} == *"${KUBE_VERSION}"* ]] || die "kubectl version --client: want ${KUBE_VERSION}, got '${v}'"
+}
+
+install_kube() { # <out dir>
+  local out=$1 src
+  new_tmp_dir src "kube-${KUBE_VERSION}-src"
+  step "kube: fetch k8s.io/kubernetes@${KUBE_VERSION} and prepare writable source" \
+    kube_prepare_source "${src}"
+  step "kube: go build kube-apiserver kube-controller-manager kube-scheduler kubectl (cold: 10-25 min)" \
+    kube_build "${src}" "${out}"
+  step "kube: verify versions" kube_verify "${out}"
+  rm -rf "${src}"
+}
+
+# ---------------------------------------------------------------------------
+# etcd
+# ---------------------------------------------------------------------------
+etcd_build() { # <out dir>
+  (cd "${ETCD_MODULE_DIR}" && go_env go build -mod=readonly -trimpath -ldflags "-s -w" -o "$1/etcd" .)
+}
+
+etcd_verify() { # <out dir> <version>
+  local v
+  v=$("$1/etcd" --version)
+  printf '    %s\n' "${v//$'\n'/$'\n'    }"
+  grep -qx "etcd Version: ${2#v}" <<<"${v}" || die "etcd --version does not report ${2#v}"
+}
+
+install_etcd() { # <out dir>
+  local out=$1 version
+  version=$(etcd_version)
+  step "etcd: go build go.etcd.io/etcd/server/v3@${version} (hack/tools/etcd)" etcd_build "${out}"
+  step "etcd: verify version" etcd_verify "${out}" "${version}"
+}
+
+# ---------------------------------------------------------------------------
+# kwok
+# ---------------------------------------------------------------------------
+kwok_build() { # <out dir>
+  (cd "$1" && go_env GOBIN="$1" go install -trimpath -ldflags "-s -w" \
+    "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}")
+}
+
+kwok_verify() { # <out dir>
+  local v
+  v=$("$1/kwok" --version)
+  echo "    ${v}"
+  [[ ${v} == *"${KWOK_VERSION#v}"* ]] || die "kwok --version does not report ${KWOK_VERSION}: '${v}'"
+}
+
+install_kwok() { # <out dir>
+  step "kwok: go install sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" kwok_build "$1"
+  step "kwok: verify version" kwok_verify "$1"
+}
+
+# ---------------------------------------------------------------------------
+install_tool() { # <tool>
+  local tool=$1 dir version out lock_fd b start
+  dir=$(tool_dir "${tool}")
+  if is_cached "${dir}" "${tool}"; then
+    echo "cached: ${dir}"
+    return 0
+  fi
+  command -v go >/dev/null || die "go not found in PATH"
+  version=$(tool_version "${tool}")
+  mkdir -p "${BIN_ROOT}"
+  # Serialize concurrent installs of the same tool; re-check once we own it.
+  if command -v flock >/dev/null; then
+    exec {lock_fd}>"${BIN_ROOT}/.${tool}-${version}.lock"
+    flock "${lock_fd}"
+    if is_cached "${dir}" "${tool}"; then
+      echo "cached: ${dir}"
+      exec {lock_fd}>&-
+      return 0
+    fi
+    # We own this tool+version: leftovers of killed earlier builds can go.
+    rm -rf "${CACHE_ROOT}/tmp/${tool}-${version}-"*
+  fi
+  start=${SECONDS}
+  echo "==> ${tool} ${version}: building into ${dir}"
+  new_tmp_dir out "${tool}-${version}-out"
+  "install_${tool}" "${out}"
+  mkdir -p "${dir}"
+  for b in $(tool_binaries "${tool}"); do
+    [[ -x ${out}/${b} ]] || die "${tool}: build produced no ${b}"
+    mv -f "${out}/${b}" "${dir}/${b}" # same filesystem: atomic rename
+  done
+  rm -rf "${out}"
+  echo "==> ${tool} ${version}: installed in $((SECONDS - start))s: ${dir}"
+  [[ -z ${lock_fd:-} ]] || exec {lock_fd}>&-
+}
+
+main() {
+  local tools=() t
+  while (($# > 0)); do
+    case $1 in
+      -h | --help)
+        usage
+        return 0
+        ;;
+      --print-dir)
+        [[ $# -eq 2 ]] || {
+          usage >&2
+          return 2
+        }
+        tool_dir "$2"
+        return 0
+        ;;
+      -*)
+        usage >&2
+        return 2
+        ;;
+      *)
+        tool_version "$1" >/dev/null # validates the name
+        tools+=("$1")
+        ;;
+    esac
+    shift
+  done
+  ((${#tools[@]} > 0)) || tools=("${ALL_TOOLS[@]}")
+  for t in "${tools[@]}"; do
+    install_tool "${t}"
+  done
+}
+
+main "$@"
+exit

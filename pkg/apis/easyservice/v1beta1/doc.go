@@ -1,0 +1,25 @@
+/*
+Copyright The EasyService Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+// +k8s:deepcopy-gen=package
+// +k8s:conversion-gen=github.com/easyservice/easyservice/pkg/apis/easyservice
+// +k8s:defaulter-gen=TypeMeta
+// +k8s:openapi-gen=true
+// +k8s:openapi-model-package=io.easyservice.app.v1beta1
+// +groupName=app.easyservice.io
+
+// Package v1beta1 is the v1beta1 version of the app.easyservice.io API group: the shape of the
+// EasyService CRD of the kubebuilder tutorials, so that their manifests apply with only a new apiVersion.
+package v1beta1 // import "github.com/easyservice/easyservice/pkg/apis/easyservice/v1beta1"
