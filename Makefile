@@ -1,0 +1,70 @@
+# easyservice-apiserver: build, test, verify, generate.
+SHELL := /usr/bin/env bash -o errexit -o nounset -o pipefail
+
+OUTPUT_DIR ?= _output
+BIN_DIR    := $(OUTPUT_DIR)/bin
+# A semantic version (component-base requires one): the release tag, else v0.1.0-dev+<commit>.
+VERSION    ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || echo "v0.1.0-dev+$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")
+IMAGE      ?= easyservice/easyservice-apiserver:$(VERSION)
+# Test flags; e.g. make test GOTEST_FLAGS=-v
+GOTEST_FLAGS ?=
+
+.PHONY: all
+all: build
+
+## build: the static binary, into $(BIN_DIR)/ (the same command the Dockerfile runs)
+.PHONY: build
+build:
+	hack/build.sh $(BIN_DIR) $(VERSION)
+
+## image: how to build the container image where a Docker engine runs
+.PHONY: image
+image:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+## test: verify, then every test level (unit, integration)
+.PHONY: test
+test: verify test-unit test-integration
+
+## test-unit: unit and registry tests (in-process etcd)
+.PHONY: test-unit
+test-unit:
+	go test -race $(GOTEST_FLAGS) ./cmd/... ./pkg/...
+
+## test-integration: the real server command in-process, over HTTPS, on an in-process etcd
+.PHONY: test-integration
+test-integration:
+	go test -race $(GOTEST_FLAGS) ./test/integration/...
+
+## verify: gofmt, go vet, generated code, go.mod tidiness
+.PHONY: verify
+verify: verify-gofmt verify-vet verify-codegen verify-mod
+
+.PHONY: verify-gofmt
+verify-gofmt:
+	@out=$$(gofmt -l cmd pkg test hack); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+.PHONY: verify-vet
+verify-vet:
+	go vet ./...
+
+.PHONY: verify-codegen
+verify-codegen:
+	hack/verify-codegen.sh
+
+.PHONY: verify-mod
+verify-mod:
+	go mod tidy -diff
+
+## update-codegen: regenerate pkg/generated and the zz_generated files
+.PHONY: update-codegen
+update-codegen:
+	hack/update-codegen.sh
+
+.PHONY: clean
+clean:
+	rm -rf $(OUTPUT_DIR)
+
+.PHONY: help
+help:
+	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## //'
