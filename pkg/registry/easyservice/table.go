@@ -116,4 +116,3 @@ func translateTimestampSince(ts metav1.Time) string {
 	}
 	return duration.HumanDuration(metav1.Now().Sub(ts.Time))
 }
-
