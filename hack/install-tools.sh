@@ -172,10 +172,11 @@ kube_build() { # <src dir> <out dir>
   build_date=${build_date:-1970-01-01T00:00:00Z}
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     for k in "gitVersion=${KUBE_VERSION}" "gitMajor=${major}" "gitMinor=${minor}" \
-      "gitTreeState=clean" "buildDate=${build_date}"; do
+      "gitTreeState=clean" "buildDate=${build_date}" "gitCommit="; do
       ldflags+=(-X "${p}.${k}")
     done
   done
+  # (gitCommit is unknown from the module zip; empty beats "$Format:%H$".)
   # Same tags as upstream's non-debug release builds (hack/lib/golang.sh).
   (cd "${src}" && go_env go build -mod=mod -trimpath \
     -tags selinux,notest,grpcnotrace \
