@@ -48,6 +48,9 @@ const DefaultEtcdPathPrefix = "/registry/app.easyservice.io"
 
 // Options are the options of easyservice-apiserver: the generic server's recommended options and ours.
 type Options struct {
+	// ServerRun are the generic server's run options: in-flight limits, request timeouts, the
+	// shutdown delay, the advertised address.
+	ServerRun *genericoptions.ServerRunOptions
 	// RecommendedOptions are the generic server's: etcd, serving, delegated authn/authz, audit,
 	// features, admission, the core API client.
 	RecommendedOptions *genericoptions.RecommendedOptions
@@ -69,6 +72,7 @@ type Options struct {
 // NewOptions returns the default options.
 func NewOptions() *Options {
 	o := &Options{
+		ServerRun: genericoptions.NewServerRunOptions(),
 		RecommendedOptions: genericoptions.NewRecommendedOptions(
 			DefaultEtcdPathPrefix,
 			apiserver.Codecs.LegacyCodec(v1.SchemeGroupVersion),
@@ -85,6 +89,7 @@ func NewOptions() *Options {
 // Flags returns the flags in named sections, for --help.
 func (o *Options) Flags() cliflag.NamedFlagSets {
 	var fss cliflag.NamedFlagSets
+	o.ServerRun.AddUniversalFlags(fss.FlagSet("generic"))
 	ro := o.RecommendedOptions
 	ro.Etcd.AddFlags(fss.FlagSet("etcd"))
 	ro.SecureServing.AddFlags(fss.FlagSet("secure serving"))
@@ -114,6 +119,12 @@ func (o *Options) addFlags(fs *pflag.FlagSet) {
 
 // Complete fills in what the flags leave open.
 func (o *Options) Complete() error {
+	if err := o.ServerRun.Complete(); err != nil {
+		return err
+	}
+	if err := o.ServerRun.DefaultAdvertiseAddress(o.RecommendedOptions.SecureServing.SecureServingOptions); err != nil {
+		return err
+	}
 	if o.Standalone {
 		ro := o.RecommendedOptions
 		ro.Authentication.RemoteKubeConfigFileOptional = true
@@ -128,6 +139,7 @@ func (o *Options) Complete() error {
 // Validate checks the options and returns every problem at once.
 func (o *Options) Validate() error {
 	var errs []error
+	errs = append(errs, o.ServerRun.Validate()...)
 	errs = append(errs, o.RecommendedOptions.Validate()...)
 	errs = append(errs, o.ComponentGlobalsRegistry.Validate()...)
 	if o.ServiceNodePortRange.Size <= 0 {
@@ -154,9 +166,10 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	serverConfig.OpenAPIV3Config.Info.Title = "EasyService"
 	serverConfig.OpenAPIV3Config.Info.Version = "v1"
 
-	serverConfig.FeatureGate = o.ComponentGlobalsRegistry.FeatureGateFor(basecompatibility.DefaultKubeComponent)
-	serverConfig.EffectiveVersion = o.ComponentGlobalsRegistry.EffectiveVersionFor(basecompatibility.DefaultKubeComponent)
-
+	// The run options also set the effective version and the feature gate of the kube component.
+	if err := o.ServerRun.ApplyTo(&serverConfig.Config); err != nil {
+		return nil, err
+	}
 	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
 		return nil, err
 	}

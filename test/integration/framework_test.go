@@ -1,0 +1,244 @@
+/*
+Copyright The EasyService Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+	http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package integration tests the real easyservice-apiserver command, started in-process on
+// 127.0.0.1 over HTTPS against an in-process etcd, with stand-alone authentication: a client CA
+// and a system:masters client certificate.
+package integration
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apiserver/pkg/storage/etcd3/testserver"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/keyutil"
+	logsapi "k8s.io/component-base/logs/api/v1"
+
+	"github.com/easyservice/easyservice/pkg/cmd/server"
+	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
+)
+
+func init() {
+	// Tests start the command more than once per process, always with the same logging options.
+	logsapi.ReapplyHandling = logsapi.ReapplyHandlingIgnoreUnchanged
+}
+
+// StartEtcd starts an in-process etcd that lives as long as the test and returns its client URLs.
+func StartEtcd(t *testing.T) []string {
+	t.Helper()
+	return testserver.RunEtcd(t, nil).Endpoints()
+}
+
+// TestServer is a running easyservice-apiserver.
+type TestServer struct {
+	// ClientConfig authenticates as a system:masters user with a client certificate.
+	ClientConfig *rest.Config
+	// Client is a clientset over ClientConfig.
+	Client clientset.Interface
+	// HTTPClient speaks HTTPS to the server with ClientConfig's credentials, for raw REST calls.
+	HTTPClient *http.Client
+	// URL is the server's base URL.
+	URL string
+
+	stop func() error
+}
+
+// Stop shuts the server down gracefully and waits for it to exit.
+func (s *TestServer) Stop() error { return s.stop() }
+
+// StartServer runs the easyservice-apiserver command with --standalone against etcdServers and
+// waits until /readyz is ok. extraArgs are appended to the command line.
+func StartServer(t *testing.T, etcdServers []string, extraArgs ...string) *TestServer {
+	t.Helper()
+	dir := t.TempDir()
+	caCertFile, clientCertFile, clientKeyFile := writeClientCerts(t, dir)
+
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	opts := server.NewOptions()
+	opts.RecommendedOptions.SecureServing.Listener = listener
+	cmd := server.NewCommand(ctx, opts)
+	cmd.SetArgs(append([]string{
+		"--standalone",
+		"--etcd-servers=" + strings.Join(etcdServers, ","),
+		"--client-ca-file=" + caCertFile,
+		"--cert-dir=" + filepath.Join(dir, "serving"),
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + portOf(listener),
+		"--shutdown-delay-duration=0s",
+	}, extraArgs...))
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+
+	// exited is closed, and exitErr set, when the command returns.
+	exited := make(chan struct{})
+	var exitErr error
+	go func() {
+		exitErr = <-done
+		close(exited)
+	}()
+	stop := func() error {
+		cancel()
+		select {
+		case <-exited:
+			return exitErr
+		case <-time.After(60 * time.Second):
+			return errors.New("the server did not stop within 60s")
+		}
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("stopping the server: %v", err)
+		}
+	})
+
+	s := &TestServer{URL: "https://" + listener.Addr().String(), stop: stop}
+	s.ClientConfig = &rest.Config{
+		Host: s.URL,
+		TLSClientConfig: rest.TLSClientConfig{
+			CertFile: clientCertFile,
+			KeyFile:  clientKeyFile,
+		},
+		QPS:   -1, // no client-side throttling in tests
+		Burst: -1,
+	}
+	// The server makes its own self-signed serving certificate; trust it once it exists.
+	servingCert := filepath.Join(dir, "serving", "apiserver.crt")
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
+		select {
+		case <-exited:
+			return false, errors.Join(errors.New("the server exited before it became ready"), exitErr)
+		default:
+		}
+		if _, err := os.Stat(servingCert); err != nil {
+			return false, nil
+		}
+		s.ClientConfig.CAFile = servingCert
+		if s.HTTPClient == nil {
+			if s.HTTPClient, err = rest.HTTPClientFor(s.ClientConfig); err != nil {
+				return false, err
+			}
+		}
+		resp, err := s.HTTPClient.Get(s.URL + "/readyz")
+		if err != nil {
+			return false, nil
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for the server to become ready: %v", err)
+	}
+	if s.Client, err = clientset.NewForConfig(s.ClientConfig); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// writeClientCerts writes a client CA and a system:masters client certificate signed by it.
+func writeClientCerts(t *testing.T, dir string) (caCertFile, certFile, keyFile string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, err := cert.NewSelfSignedCACert(cert.Config{CommonName: "easyservice-test-client-ca"}, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCertDER := signClientCert(t, caCert, caKey, clientKey, pkix.Name{CommonName: "test-admin", Organization: []string{"system:masters"}})
+	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	caCertFile = filepath.Join(dir, "client-ca.crt")
+	certFile = filepath.Join(dir, "admin.crt")
+	keyFile = filepath.Join(dir, "admin.key")
+	caPEM, err := cert.EncodeCertificates(caCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cert.WriteCert(caCertFile, caPEM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cert.WriteCert(certFile, clientCertDER); err != nil {
+		t.Fatal(err)
+	}
+	if err := keyutil.WriteKey(keyFile, keyPEM); err != nil {
+		t.Fatal(err)
+	}
+	return caCertFile, certFile, keyFile
+}
+
+// signClientCert returns a PEM client certificate for subject, signed by the CA.
+func signClientCert(t *testing.T, ca *x509.Certificate, caKey crypto.Signer, key *ecdsa.PrivateKey, subject pkix.Name) []byte {
+	t.Helper()
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      subject,
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := x509.ParseCertificates(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, err := cert.EncodeCertificates(certs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pemBytes
+}
+
+func portOf(l net.Listener) string {
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
