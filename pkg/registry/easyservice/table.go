@@ -19,6 +19,7 @@ package easyservice
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -50,7 +51,7 @@ var columns = []metav1.TableColumnDefinition{
 
 // ConvertToTable converts an EasyService or a list of them to a table.
 func (TableConvertor) ConvertToTable(_ context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	table := &metav1.Table{ColumnDefinitions: columns}
+	table := &metav1.Table{ColumnDefinitions: slices.Clone(columns)}
 	if opts, ok := tableOptions.(*metav1.TableOptions); ok && opts.NoHeaders {
 		table.ColumnDefinitions = nil
 	}
