@@ -1,0 +1,203 @@
+/*
+Copyright The EasyService Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+	http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package e2e tests EasyService end to end on a real local control plane (etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler, kwok and easyservice-apiserver with its own etcd), always
+// through kube-apiserver's aggregation layer, with the real kubectl where a user would use it.
+//
+// By default TestMain starts a fresh plane with hack/local-up.sh on free ports in a temporary
+// directory and stops it with hack/local-down.sh. To run against a plane that is already up (make
+// local-up), set E2E_LOCAL_UP_DIR to its directory.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
+)
+
+// plane is the control plane every test uses.
+var plane struct {
+	kubeconfig string
+	kubectl    string
+	config     *rest.Config
+	kube       kubernetes.Interface
+	dynamic    dynamic.Interface
+	es         clientset.Interface
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	dir := os.Getenv("E2E_LOCAL_UP_DIR")
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "easyservice-e2e-"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		env, err := planeEnv(dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer func() {
+			down := exec.Command(filepath.Join(root, "hack", "local-down.sh"))
+			down.Dir, down.Env, down.Stdout, down.Stderr = root, env, os.Stdout, os.Stderr
+			if err := down.Run(); err != nil {
+				fmt.Fprintf(os.Stderr, "stopping the local plane: %v\n", err)
+			}
+		}()
+		up := exec.Command(filepath.Join(root, "hack", "local-up.sh"))
+		up.Dir, up.Env, up.Stdout, up.Stderr = root, env, os.Stdout, os.Stderr
+		if err := up.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "starting the local plane: %v\n", err)
+			return 1
+		}
+	}
+	if err := loadPlane(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// planeEnv is the environment of hack/local-up.sh: a state directory and free loopback ports, so the
+// suite never collides with a developer's plane.
+func planeEnv(dir string) ([]string, error) {
+	names := []string{"KUBE_APISERVER_PORT", "ETCD_CLIENT_PORT", "ETCD_PEER_PORT", "ES_ETCD_CLIENT_PORT",
+		"ES_ETCD_PEER_PORT", "ES_PORT", "KCM_PORT", "SCHEDULER_PORT", "KWOK_PORT"}
+	env := append(os.Environ(), "LOCAL_UP_DIR="+dir, "SKIP_EXAMPLES=1")
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
+	for _, name := range names {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		listeners = append(listeners, l)
+		env = append(env, name+"="+strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+	}
+	return env, nil
+}
+
+// loadPlane reads the kubeconfig and the kubectl path that hack/local-up.sh wrote to dir/env.
+func loadPlane(dir string) error {
+	f, err := os.Open(filepath.Join(dir, "env"))
+	if err != nil {
+		return fmt.Errorf("reading the local plane's env file: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	scanner := bufio.NewScanner(f)
+	for scanner.Scan() {
+		line := strings.TrimPrefix(strings.TrimSpace(scanner.Text()), "export ")
+		key, value, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		value = strings.Trim(value, `"'`)
+		switch key {
+		case "KUBECONFIG":
+			plane.kubeconfig = value
+		case "KUBECTL":
+			plane.kubectl = value
+		}
+	}
+	if err := scanner.Err(); err != nil {
+		return err
+	}
+	if plane.kubeconfig == "" || plane.kubectl == "" {
+		return fmt.Errorf("%s/env sets no KUBECONFIG or KUBECTL", dir)
+	}
+	if plane.config, err = clientcmd.BuildConfigFromFlags("", plane.kubeconfig); err != nil {
+		return err
+	}
+	plane.config.QPS, plane.config.Burst = 50, 100
+	if plane.kube, err = kubernetes.NewForConfig(plane.config); err != nil {
+		return err
+	}
+	if plane.dynamic, err = dynamic.NewForConfig(plane.config); err != nil {
+		return err
+	}
+	plane.es, err = clientset.NewForConfig(plane.config)
+	return err
+}
+
+// kubectl runs the real kubectl against the plane with stdin and returns its standard output. It
+// fails the test when kubectl fails.
+func kubectl(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	out, err := kubectlResult(t, stdin, args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// kubectlResult runs kubectl and returns its combined output and error, for commands expected to fail.
+func kubectlResult(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	// Not t.Context(): cleanups run kubectl after that context is cancelled.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, plane.kubectl, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+plane.kubeconfig)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.String() + stderr.String(), err
+	}
+	return stdout.String(), nil
+}
+
+// createNamespace makes a namespace for one test and deletes it when the test ends.
+func createNamespace(t *testing.T, prefix string) string {
+	t.Helper()
+	name := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1_000_000)
+	kubectl(t, "", "create", "namespace", name)
+	t.Cleanup(func() {
+		_, _ = kubectlResult(t, "", "delete", "namespace", name, "--wait=false")
+	})
+	return name
+}
