@@ -68,3 +68,13 @@ clean:
 .PHONY: help
 help:
 	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## //'
+
+## local-up: a local control plane (etcd, kube-apiserver, kcm, scheduler, kwok nodes) serving EasyService as an aggregated API; env vars in hack/local-up.sh
+.PHONY: local-up
+local-up:
+	hack/local-up.sh
+
+## local-down: stop exactly the processes make local-up started (logs stay in LOCAL_UP_DIR/logs)
+.PHONY: local-down
+local-down:
+	hack/local-down.sh
