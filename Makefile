@@ -22,9 +22,9 @@ build:
 image:
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
-## test: verify, then every test level (unit, integration)
+## test: verify, then every test level (unit, integration, e2e)
 .PHONY: test
-test: verify test-unit test-integration
+test: verify test-unit test-integration test-e2e
 
 ## test-unit: unit and registry tests (in-process etcd)
 .PHONY: test-unit
@@ -35,6 +35,14 @@ test-unit:
 .PHONY: test-integration
 test-integration:
 	go test -race $(GOTEST_FLAGS) ./test/integration/...
+
+## test-e2e: a fresh local control plane on free ports (hack/local-up.sh), tests through kube-apiserver
+## with the real kubectl, then hack/local-down.sh; E2E_LOCAL_UP_DIR=<dir> reuses a running plane.
+## Builds and caches the control plane's binaries first (10-25 minutes the first time, then seconds).
+.PHONY: test-e2e
+test-e2e:
+	hack/install-tools.sh
+	go test -count=1 -timeout=30m $(GOTEST_FLAGS) ./test/e2e/...
 
 ## verify: gofmt, go vet, generated code, go.mod tidiness
 .PHONY: verify
