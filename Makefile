@@ -22,14 +22,29 @@ build:
 image:
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
-## test: verify, then every test level (unit, integration, e2e)
+## test: verify, then every test level (unit, fuzz briefly, integration, e2e)
 .PHONY: test
-test: verify test-unit test-integration test-e2e
+test: verify test-unit test-fuzz test-integration test-e2e
 
 ## test-unit: unit and registry tests (in-process etcd)
 .PHONY: test-unit
 test-unit:
 	go test -race $(GOTEST_FLAGS) ./cmd/... ./pkg/...
+
+# The Go native fuzz targets: decode → default → convert → validate for both versions.
+FUZZ_PKG     := ./pkg/apis/easyservice/install
+FUZZ_TARGETS := FuzzDecodeV1 FuzzDecodeV1beta1
+FUZZTIME     ?= 10s
+
+## test-fuzz: run each fuzz target for FUZZTIME (10s) beyond its checked-in seed corpus
+.PHONY: test-fuzz
+test-fuzz:
+	for target in $(FUZZ_TARGETS); do go test -run '^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) $(FUZZ_PKG); done
+
+## fuzz: the same for minutes (FUZZTIME=5m); new failing inputs land in testdata/fuzz
+.PHONY: fuzz
+fuzz:
+	$(MAKE) test-fuzz FUZZTIME=$(if $(filter 10s,$(FUZZTIME)),5m,$(FUZZTIME))
 
 ## test-integration: the real server command in-process, over HTTPS, on an in-process etcd
 .PHONY: test-integration
