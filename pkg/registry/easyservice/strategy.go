@@ -27,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/apiserver/pkg/storage"
@@ -34,6 +35,7 @@ import (
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/easyservice/easyservice/pkg/apis/easyservice"
+	"github.com/easyservice/easyservice/pkg/apis/easyservice/v1beta1"
 	"github.com/easyservice/easyservice/pkg/apis/easyservice/validation"
 )
 
@@ -94,8 +96,8 @@ func (Strategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
 }
 
 // Validate validates a new EasyService.
-func (s Strategy) Validate(_ context.Context, obj runtime.Object) field.ErrorList {
-	return validation.ValidateEasyService(obj.(*easyservice.EasyService), s.options)
+func (s Strategy) Validate(ctx context.Context, obj runtime.Object) field.ErrorList {
+	return inRequestVersion(ctx, validation.ValidateEasyService(obj.(*easyservice.EasyService), s.options))
 }
 
 // WarningsOnCreate returns advice on a valid new EasyService.
@@ -113,8 +115,31 @@ func (Strategy) AllowCreateOnUpdate(context.Context) bool { return false }
 func (Strategy) AllowUnconditionalUpdate(context.Context) bool { return true }
 
 // ValidateUpdate validates an update of an EasyService.
-func (s Strategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
-	return validation.ValidateEasyServiceUpdate(obj.(*easyservice.EasyService), old.(*easyservice.EasyService), s.options)
+func (s Strategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
+	return inRequestVersion(ctx, validation.ValidateEasyServiceUpdate(obj.(*easyservice.EasyService), old.(*easyservice.EasyService), s.options))
+}
+
+// v1beta1Fields maps the hub's field paths to the names a v1beta1 client wrote, where they differ.
+var v1beta1Fields = []struct{ hub, v1beta1 string }{
+	{"spec.replicas", "spec.size"},
+	{"spec.env", "spec.envs"},
+}
+
+// inRequestVersion renames the field paths of validation errors, which name the hub's fields, to
+// those of the request's version, so that a v1beta1 client reads "spec.size", not "spec.replicas".
+func inRequestVersion(ctx context.Context, errs field.ErrorList) field.ErrorList {
+	info, ok := genericapirequest.RequestInfoFrom(ctx)
+	if !ok || info.APIVersion != v1beta1.SchemeGroupVersion.Version {
+		return errs
+	}
+	for _, err := range errs {
+		for _, f := range v1beta1Fields {
+			if rest, found := strings.CutPrefix(err.Field, f.hub); found && (rest == "" || rest[0] == '.' || rest[0] == '[') {
+				err.Field = f.v1beta1 + rest
+			}
+		}
+	}
+	return errs
 }
 
 // WarningsOnUpdate returns advice on an update, only for what the update changed.
