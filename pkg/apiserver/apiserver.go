@@ -18,7 +18,12 @@ limitations under the License.
 package apiserver
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,12 +33,21 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/healthz"
+	kubeinformers "k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	restclient "k8s.io/client-go/rest"
+	componentbaseconfig "k8s.io/component-base/config"
+	"k8s.io/klog/v2"
 
 	"github.com/easyservice/easyservice/pkg/apis/easyservice"
 	"github.com/easyservice/easyservice/pkg/apis/easyservice/install"
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 	"github.com/easyservice/easyservice/pkg/apis/easyservice/v1beta1"
 	"github.com/easyservice/easyservice/pkg/apis/easyservice/validation"
+	controller "github.com/easyservice/easyservice/pkg/controller/easyservice"
+	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
+	esinformers "github.com/easyservice/easyservice/pkg/generated/informers/externalversions"
 	"github.com/easyservice/easyservice/pkg/registry/easyservice/storage"
 )
 
@@ -69,6 +83,22 @@ func init() {
 type ExtraConfig struct {
 	// Validation holds the options of EasyService validation, such as the node port range.
 	Validation validation.Options
+	// Controller configures the embedded controller; nil runs none.
+	Controller *ControllerConfig
+}
+
+// ControllerConfig configures the embedded controller that makes the Deployment and the Service of
+// every EasyService in the workload cluster.
+type ControllerConfig struct {
+	// KubeClientConfig reaches the workload cluster, with the controller's rate limits and user agent.
+	KubeClientConfig *restclient.Config
+	// Workers is the number of EasyServices synced in parallel.
+	Workers int
+	// LeaderElection configures the Lease in the workload cluster that elects the one replica
+	// running the controller.
+	LeaderElection componentbaseconfig.LeaderElectionConfiguration
+	// Identity names this process in the Lease.
+	Identity string
 }
 
 // Config is the configuration of the server.
@@ -127,7 +157,67 @@ func (c completedConfig) New() (*EasyServiceServer, error) {
 	if err := s.GenericAPIServer.InstallAPIGroup(&apiGroupInfo); err != nil {
 		return nil, fmt.Errorf("installing %s: %w", easyservice.GroupName, err)
 	}
+	if cc := c.ExtraConfig.Controller; cc != nil {
+		if err := s.installController(cc, c.GenericConfig.LoopbackClientConfig); err != nil {
+			return nil, fmt.Errorf("setting up the controller: %w", err)
+		}
+	}
 	return s, nil
+}
+
+// installController starts the controller from a post-start hook, once the server serves the
+// EasyService informer's requests over the loopback connection. Every replica runs the informers,
+// so that /readyz tells when their caches synced and a new leader starts warm; only the Lease
+// holder runs the workers.
+func (s *EasyServiceServer) installController(cc *ControllerConfig, loopbackConfig *restclient.Config) error {
+	kubeClient, err := kubernetes.NewForConfig(cc.KubeClientConfig)
+	if err != nil {
+		return err
+	}
+	// Our own API offers no protobuf.
+	loopback := restclient.CopyConfig(loopbackConfig)
+	loopback.ContentType = runtime.ContentTypeJSON
+	loopback.AcceptContentTypes = runtime.ContentTypeJSON
+	esClient, err := clientset.NewForConfig(restclient.AddUserAgent(loopback, controller.ControllerName))
+	if err != nil {
+		return err
+	}
+	kubeInformers := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, 0, kubeinformers.WithTweakListOptions(controller.ChildListOptions))
+	// The resync is a safety net: a sync with nothing to do makes no request.
+	esInformers := esinformers.NewSharedInformerFactory(esClient, 10*time.Minute)
+
+	var started atomic.Pointer[controller.Controller]
+	s.GenericAPIServer.AddPostStartHookOrDie("start-easyservice-controller", func(hookCtx genericapiserver.PostStartHookContext) error {
+		ctx := klog.NewContext(hookCtx, klog.FromContext(hookCtx).WithName(controller.ControllerName))
+		c, err := controller.NewController(ctx, kubeClient, esClient,
+			esInformers.App().V1().EasyServices(), kubeInformers.Apps().V1().Deployments(), kubeInformers.Core().V1().Services())
+		if err != nil {
+			return err
+		}
+		kubeInformers.Start(ctx.Done())
+		esInformers.Start(ctx.Done())
+		started.Store(c)
+		go func() {
+			defer utilruntime.HandleCrashWithContext(ctx)
+			err := controller.RunLeaderElected(ctx, kubeClient, cc.LeaderElection, cc.Identity, func(ctx context.Context) {
+				c.Run(ctx, cc.Workers)
+			})
+			if err != nil {
+				utilruntime.HandleErrorWithContext(ctx, err, "The controller stopped")
+			}
+		}()
+		return nil
+	})
+	return s.GenericAPIServer.AddReadyzChecks(healthz.NamedCheck("easyservice-controller-informers", func(*http.Request) error {
+		c := started.Load()
+		if c == nil {
+			return errors.New("the controller has not started")
+		}
+		if !c.HasSynced() {
+			return errors.New("the controller's informers have not synced")
+		}
+		return nil
+	}))
 }
 
 // withoutProtobuf is a NegotiatedSerializer that does not offer protobuf.

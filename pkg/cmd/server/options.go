@@ -21,25 +21,35 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"time"
 
 	"github.com/spf13/pflag"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	"k8s.io/apiserver/pkg/util/compatibility"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	cliflag "k8s.io/component-base/cli/flag"
 	basecompatibility "k8s.io/component-base/compatibility"
+	componentbaseconfig "k8s.io/component-base/config"
+	componentbaseoptions "k8s.io/component-base/config/options"
 	logsapi "k8s.io/component-base/logs/api/v1"
 	netutils "k8s.io/utils/net"
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 	"github.com/easyservice/easyservice/pkg/apis/easyservice/validation"
 	"github.com/easyservice/easyservice/pkg/apiserver"
+	controller "github.com/easyservice/easyservice/pkg/controller/easyservice"
 	generatedopenapi "github.com/easyservice/easyservice/pkg/generated/openapi"
 )
 
@@ -67,6 +77,121 @@ type Options struct {
 	Standalone bool
 	// AlternateDNS are extra names for the self-signed serving certificate.
 	AlternateDNS []string
+
+	// Controller configures the embedded controller that makes the Deployments and Services.
+	Controller *ControllerOptions
+}
+
+// ControllerOptions are the options of the embedded controller.
+type ControllerOptions struct {
+	// Enabled runs the controller. Replicas that only serve the API may turn it off; --standalone
+	// does, having no cluster to make children in.
+	Enabled bool
+	// Workers is the number of EasyServices synced in parallel.
+	Workers int
+	// KubeAPIQPS and KubeAPIBurst limit the controller's requests to the workload cluster.
+	KubeAPIQPS   float32
+	KubeAPIBurst int
+	// LeaderElection configures the Lease that makes one replica the controller's leader.
+	LeaderElection componentbaseconfig.LeaderElectionConfiguration
+}
+
+// NewControllerOptions returns the default options of the controller.
+func NewControllerOptions() *ControllerOptions {
+	return &ControllerOptions{
+		Enabled:      true,
+		Workers:      5,
+		KubeAPIQPS:   20,
+		KubeAPIBurst: 30,
+		LeaderElection: componentbaseconfig.LeaderElectionConfiguration{
+			LeaderElect:       true,
+			LeaseDuration:     metav1.Duration{Duration: 15 * time.Second},
+			RenewDeadline:     metav1.Duration{Duration: 10 * time.Second},
+			RetryPeriod:       metav1.Duration{Duration: 2 * time.Second},
+			ResourceLock:      resourcelock.LeasesResourceLock,
+			ResourceName:      controller.ControllerName,
+			ResourceNamespace: "easyservice-system",
+		},
+	}
+}
+
+// AddFlags adds the controller's flags to fs.
+func (o *ControllerOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.Enabled, "enable-controller", o.Enabled,
+		"Run the controller that makes a Deployment and a Service for every EasyService in the cluster of --kubeconfig "+
+			"(in-cluster when empty). Set it to false on replicas that only serve the API. --standalone turns it off.")
+	fs.IntVar(&o.Workers, "controller-workers", o.Workers, "The number of EasyServices the controller syncs in parallel.")
+	fs.Float32Var(&o.KubeAPIQPS, "controller-kube-api-qps", o.KubeAPIQPS, "The queries per second of the controller's requests to the cluster.")
+	fs.IntVar(&o.KubeAPIBurst, "controller-kube-api-burst", o.KubeAPIBurst, "The burst of the controller's requests to the cluster.")
+	componentbaseoptions.BindLeaderElectionFlags(&o.LeaderElection, fs)
+}
+
+// Validate checks the controller's options.
+func (o *ControllerOptions) Validate() []error {
+	if !o.Enabled {
+		return nil
+	}
+	var errs []error
+	if o.Workers < 1 {
+		errs = append(errs, fmt.Errorf("--controller-workers must be at least 1, got %d", o.Workers))
+	}
+	if o.KubeAPIQPS <= 0 {
+		errs = append(errs, fmt.Errorf("--controller-kube-api-qps must be positive, got %v", o.KubeAPIQPS))
+	}
+	if o.KubeAPIBurst < 1 {
+		errs = append(errs, fmt.Errorf("--controller-kube-api-burst must be at least 1, got %d", o.KubeAPIBurst))
+	}
+	le := o.LeaderElection
+	if !le.LeaderElect {
+		return errs
+	}
+	if le.ResourceLock != resourcelock.LeasesResourceLock {
+		errs = append(errs, fmt.Errorf("--leader-elect-resource-lock must be %q, got %q", resourcelock.LeasesResourceLock, le.ResourceLock))
+	}
+	if le.ResourceName == "" {
+		errs = append(errs, errors.New("--leader-elect-resource-name must not be empty"))
+	}
+	if le.ResourceNamespace == "" {
+		errs = append(errs, errors.New("--leader-elect-resource-namespace must not be empty"))
+	}
+	if le.RetryPeriod.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("--leader-elect-retry-period must be positive, got %v", le.RetryPeriod.Duration))
+	}
+	// client-go's leader election needs the renew deadline above 1.2 retry periods.
+	if float64(le.RenewDeadline.Duration) <= leaderelection.JitterFactor*float64(le.RetryPeriod.Duration) {
+		errs = append(errs, fmt.Errorf("--leader-elect-renew-deadline (%v) must be greater than %v times --leader-elect-retry-period (%v)",
+			le.RenewDeadline.Duration, leaderelection.JitterFactor, le.RetryPeriod.Duration))
+	}
+	if le.LeaseDuration.Duration <= le.RenewDeadline.Duration {
+		errs = append(errs, fmt.Errorf("--leader-elect-lease-duration (%v) must be greater than --leader-elect-renew-deadline (%v)",
+			le.LeaseDuration.Duration, le.RenewDeadline.Duration))
+	}
+	return errs
+}
+
+// Config returns the controller's configuration: its client of the workload cluster derives from
+// kubeConfig, the core API client configuration of the generic server (--kubeconfig, or in-cluster).
+func (o *ControllerOptions) Config(kubeConfig *rest.Config) (*apiserver.ControllerConfig, error) {
+	if kubeConfig == nil {
+		return nil, errors.New("the controller needs a cluster: --kubeconfig, or run in a cluster")
+	}
+	cfg := rest.CopyConfig(kubeConfig)
+	cfg.QPS, cfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
+	cfg.ContentType = runtime.ContentTypeProtobuf
+	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	cfg = rest.AddUserAgent(cfg, controller.ControllerName)
+
+	hostname, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("naming this process for leader election: %w", err)
+	}
+	return &apiserver.ControllerConfig{
+		KubeClientConfig: cfg,
+		Workers:          o.Workers,
+		LeaderElection:   o.LeaderElection,
+		// Unique even for two processes on one host.
+		Identity: hostname + "_" + string(uuid.NewUUID()),
+	}, nil
 }
 
 // NewOptions returns the default options.
@@ -80,6 +205,7 @@ func NewOptions() *Options {
 		ComponentGlobalsRegistry: compatibility.DefaultComponentGlobalsRegistry,
 		Logs:                     logsapi.NewLoggingConfiguration(),
 		ServiceNodePortRange:     validation.DefaultNodePortRange,
+		Controller:               NewControllerOptions(),
 	}
 	// Store every version as v1.
 	o.RecommendedOptions.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(v1.SchemeGroupVersion, schema.GroupKind{Group: v1.GroupName})
@@ -104,6 +230,7 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	o.ComponentGlobalsRegistry.AddFlags(fss.FlagSet("feature gates"))
 	logsapi.AddFlags(o.Logs, fss.FlagSet("logs"))
 	o.addFlags(fss.FlagSet("easyservice"))
+	o.Controller.AddFlags(fss.FlagSet("controller"))
 	return fss
 }
 
@@ -132,6 +259,8 @@ func (o *Options) Complete() error {
 		ro.CoreAPI = nil
 		ro.Admission = nil
 		ro.Features.EnablePriorityAndFairness = false
+		// No cluster to make children in.
+		o.Controller.Enabled = false
 	}
 	return nil
 }
@@ -142,6 +271,7 @@ func (o *Options) Validate() error {
 	errs = append(errs, o.ServerRun.Validate()...)
 	errs = append(errs, o.RecommendedOptions.Validate()...)
 	errs = append(errs, o.ComponentGlobalsRegistry.Validate()...)
+	errs = append(errs, o.Controller.Validate()...)
 	if o.ServiceNodePortRange.Size <= 0 {
 		errs = append(errs, errors.New("--service-node-port-range must not be empty"))
 	}
@@ -173,10 +303,18 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
 		return nil, err
 	}
+	var controllerConfig *apiserver.ControllerConfig
+	if o.Controller.Enabled {
+		var err error
+		if controllerConfig, err = o.Controller.Config(serverConfig.ClientConfig); err != nil {
+			return nil, err
+		}
+	}
 	return &apiserver.Config{
 		GenericConfig: serverConfig,
 		ExtraConfig: apiserver.ExtraConfig{
 			Validation: validation.Options{NodePortRange: o.ServiceNodePortRange},
+			Controller: controllerConfig,
 		},
 	}, nil
 }

@@ -1,0 +1,340 @@
+/*
+Copyright The EasyService Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+	http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package easyservice holds the controller that turns every EasyService into a Deployment and a
+// Service of the same name in the workload cluster, with server-side apply, and mirrors their state
+// into the EasyService's status.
+package easyservice
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	appsinformers "k8s.io/client-go/informers/apps/v1"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	kubescheme "k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
+	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
+	esinformers "github.com/easyservice/easyservice/pkg/generated/informers/externalversions/easyservice/v1"
+	eslisters "github.com/easyservice/easyservice/pkg/generated/listers/easyservice/v1"
+)
+
+const (
+	// ControllerName names the controller in events, logs, the workqueue and the user agent.
+	ControllerName = "easyservice-controller"
+	// FieldManager is the server-side apply field manager of the children and of the status.
+	FieldManager = ControllerName
+
+	// kind is the kind of the owner in the children's controller reference.
+	kind = "EasyService"
+
+	// maxRetryDelay caps the per-item exponential backoff (5ms, 10ms, 20ms, ...) of a failing
+	// EasyService. A failing sync is retried for as long as it fails, never dropped: the failures
+	// worth retrying (a nodePort another Service holds, an unlabelled object with the child's name)
+	// clear up without any event the controller watches.
+	maxRetryDelay = time.Minute
+)
+
+// Controller makes a Deployment and a Service for every EasyService and reports their state in the
+// EasyService's status. Only one process runs it at a time: see RunLeaderElected.
+type Controller struct {
+	// kubeClient writes Deployments, Services and Events in the workload cluster.
+	kubeClient kubernetes.Interface
+	// esClient writes the status of EasyServices through our own API.
+	esClient clientset.Interface
+
+	// esLister reads EasyServices from the shared informer's cache.
+	esLister eslisters.EasyServiceLister
+	// esSynced tells whether the EasyService handler has seen the initial list.
+	esSynced cache.InformerSynced
+	// deploymentLister reads the Deployments labelled as managed by the controller.
+	deploymentLister appslisters.DeploymentLister
+	// deploymentSynced tells whether the Deployment handler has seen the initial list.
+	deploymentSynced cache.InformerSynced
+	// serviceLister reads the Services labelled as managed by the controller.
+	serviceLister corelisters.ServiceLister
+	// serviceSynced tells whether the Service handler has seen the initial list.
+	serviceSynced cache.InformerSynced
+
+	// eventBroadcaster sends the events of recorder to the workload cluster while Run runs.
+	eventBroadcaster record.EventBroadcaster
+	// recorder records events about EasyServices.
+	recorder record.EventRecorderLogger
+
+	// queueLock guards queue.
+	queueLock sync.RWMutex
+	// queue holds the keys of the EasyServices to sync while Run runs, nil otherwise: a process
+	// that does not hold the Lease queues nothing. Run makes a new one per leadership term.
+	queue workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	// runLock serializes Run, so that a new term waits for the workers of the previous one.
+	runLock sync.Mutex
+
+	// now returns the time of new condition transitions; tests replace it.
+	now func() metav1.Time
+}
+
+// NewController returns a controller fed by the given informers. ctx gives the logger of the event
+// handlers and of the event broadcaster, which stops with ctx.
+func NewController(
+	ctx context.Context,
+	kubeClient kubernetes.Interface,
+	esClient clientset.Interface,
+	esInformer esinformers.TypedEasyServiceInformer,
+	deploymentInformer appsinformers.TypedDeploymentInformer,
+	serviceInformer coreinformers.TypedServiceInformer,
+) (*Controller, error) {
+	logger := klog.FromContext(ctx)
+	registerMetrics()
+
+	// Events name an EasyService as their involved object: the recorder's scheme must know it.
+	scheme := runtime.NewScheme()
+	if err := kubescheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := v1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+
+	c := &Controller{
+		kubeClient:       kubeClient,
+		esClient:         esClient,
+		esLister:         esInformer.Lister(),
+		deploymentLister: deploymentInformer.Lister(),
+		serviceLister:    serviceInformer.Lister(),
+		eventBroadcaster: broadcaster,
+		recorder:         broadcaster.NewRecorder(scheme, corev1.EventSource{Component: ControllerName}),
+		now:              func() metav1.Time { return metav1.Now().Rfc3339Copy() },
+	}
+
+	options := cache.HandlerOptions{Logger: &logger}
+	esRegistration, err := esInformer.TypedInformer().AddTypedEventHandler(cache.TypedResourceEventHandlerFuncs[*v1.EasyService]{
+		AddFunc: func(es *v1.EasyService) { c.enqueue(cache.MetaObjectToName(es)) },
+		// Resyncs too: they are the safety net of a controller driven by events.
+		UpdateFunc: func(_, es *v1.EasyService) { c.enqueue(cache.MetaObjectToName(es)) },
+		// Nothing to do on delete: the garbage collector deletes the children.
+	}, options)
+	if err != nil {
+		return nil, fmt.Errorf("adding the EasyService event handler: %w", err)
+	}
+	deploymentRegistration, err := deploymentInformer.TypedInformer().AddTypedEventHandler(childEventHandler[*appsv1.Deployment](c), options)
+	if err != nil {
+		return nil, fmt.Errorf("adding the Deployment event handler: %w", err)
+	}
+	serviceRegistration, err := serviceInformer.TypedInformer().AddTypedEventHandler(childEventHandler[*corev1.Service](c), options)
+	if err != nil {
+		return nil, fmt.Errorf("adding the Service event handler: %w", err)
+	}
+	c.esSynced = esRegistration.HasSynced
+	c.deploymentSynced = deploymentRegistration.HasSynced
+	c.serviceSynced = serviceRegistration.HasSynced
+	return c, nil
+}
+
+// ChildListOptions limits the Deployment and Service informers to the objects the controller
+// manages, by their managed-by label.
+func ChildListOptions(options *metav1.ListOptions) {
+	options.LabelSelector = labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy}).String()
+}
+
+// HasSynced tells whether the informers have delivered their initial lists to the controller.
+func (c *Controller) HasSynced() bool {
+	return c.esSynced() && c.deploymentSynced() && c.serviceSynced()
+}
+
+// Run syncs EasyServices with the given number of workers until ctx is done, then waits for the
+// workers to finish. It is one leadership term: it may be called again after it returned.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	defer utilruntime.HandleCrashWithContext(ctx)
+	c.runLock.Lock()
+	defer c.runLock.Unlock()
+	logger := klog.FromContext(ctx)
+
+	logging := c.eventBroadcaster.StartStructuredLogging(3)
+	defer logging.Stop()
+	recording := c.eventBroadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kubeClient.CoreV1().Events("")})
+	defer recording.Stop()
+
+	logger.Info("Starting", "controller", ControllerName, "workers", workers)
+	defer logger.Info("Shutting down", "controller", ControllerName)
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.esSynced, c.deploymentSynced, c.serviceSynced) {
+		return
+	}
+
+	queue := newQueue()
+	c.setQueue(queue)
+	// Whatever happened while another process led is in the caches: sync every EasyService. Events
+	// that arrive from now on go to the new queue.
+	all, err := c.esLister.List(labels.Everything())
+	if err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "Listing EasyServices")
+	}
+	for _, es := range all {
+		queue.Add(cache.MetaObjectToName(es))
+	}
+
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			wait.UntilWithContext(ctx, func(ctx context.Context) {
+				for c.processNextWorkItem(ctx, queue) {
+				}
+			}, time.Second)
+		})
+	}
+	<-ctx.Done()
+	c.setQueue(nil)
+	queue.ShutDown()
+	wg.Wait()
+}
+
+// newQueue returns the queue of a leadership term: per-key exponential backoff from 5ms to
+// maxRetryDelay, and 10 retries per second overall (bursts of 100).
+func newQueue() workqueue.TypedRateLimitingInterface[cache.ObjectName] {
+	return workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.NewTypedMaxOfRateLimiter(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](5*time.Millisecond, maxRetryDelay),
+			&workqueue.TypedBucketRateLimiter[cache.ObjectName]{Limiter: rate.NewLimiter(rate.Limit(10), 100)},
+		),
+		workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "easyservice"},
+	)
+}
+
+func (c *Controller) setQueue(q workqueue.TypedRateLimitingInterface[cache.ObjectName]) {
+	c.queueLock.Lock()
+	defer c.queueLock.Unlock()
+	c.queue = q
+}
+
+// enqueue adds key to the queue, if the controller runs.
+func (c *Controller) enqueue(key cache.ObjectName) {
+	c.queueLock.RLock()
+	defer c.queueLock.RUnlock()
+	if c.queue != nil {
+		c.queue.Add(key)
+	}
+}
+
+// child is a Deployment or a Service.
+type child interface {
+	comparable
+	metav1.Object
+}
+
+// childEventHandler maps the events of a child to its EasyService. Children are named like their
+// EasyService; one that the EasyService does not control (an orphan, or someone else's object with
+// our label) still matters to it: the EasyService reports it and converges once it is gone.
+func childEventHandler[T child](c *Controller) cache.TypedResourceEventHandlerFuncs[T] {
+	return cache.TypedResourceEventHandlerFuncs[T]{
+		AddFunc: func(obj T) { c.enqueueOwner(obj) },
+		UpdateFunc: func(old, cur T) {
+			if old.GetResourceVersion() == cur.GetResourceVersion() {
+				// A resync: nothing changed.
+				return
+			}
+			c.enqueueOwner(cur)
+		},
+		DeleteFunc: func(deleted cache.DeletedObject[T]) {
+			var null T
+			if deleted.OptionalObj != null {
+				c.enqueueOwner(deleted.OptionalObj)
+				return
+			}
+			key := deleted.GetObjectName()
+			c.enqueueIfExists(key.Namespace, key.Name)
+		},
+	}
+}
+
+// enqueueOwner enqueues the EasyService a child belongs to: the one its controller reference names,
+// else the one of the same name.
+func (c *Controller) enqueueOwner(child metav1.Object) {
+	name := child.GetName()
+	if ref := metav1.GetControllerOf(child); ref != nil && ref.Kind == kind {
+		if gv, err := schema.ParseGroupVersion(ref.APIVersion); err == nil && gv.Group == v1.GroupName {
+			name = ref.Name
+		}
+	}
+	c.enqueueIfExists(child.GetNamespace(), name)
+}
+
+func (c *Controller) enqueueIfExists(namespace, name string) {
+	if _, err := c.esLister.EasyServices(namespace).Get(name); err == nil {
+		c.enqueue(cache.ObjectName{Namespace: namespace, Name: name})
+	}
+}
+
+// processNextWorkItem syncs the next EasyService of the queue. It returns false when the queue is
+// shut down.
+func (c *Controller) processNextWorkItem(ctx context.Context, queue workqueue.TypedRateLimitingInterface[cache.ObjectName]) bool {
+	key, quit := queue.Get()
+	if quit {
+		return false
+	}
+	defer queue.Done(key)
+
+	start := time.Now()
+	err := c.sync(ctx, key)
+	reconcileDuration.Observe(time.Since(start).Seconds())
+	c.handleErr(ctx, queue, key, err)
+	return true
+}
+
+// handleErr forgets a key that synced and requeues one that failed, with a per-key exponential
+// backoff capped at maxRetryDelay.
+func (c *Controller) handleErr(ctx context.Context, queue workqueue.TypedRateLimitingInterface[cache.ObjectName], key cache.ObjectName, err error) {
+	if err == nil {
+		reconciles.WithLabelValues(resultSuccess).Inc()
+		queue.Forget(key)
+		return
+	}
+	reconciles.WithLabelValues(resultError).Inc()
+	logger := klog.FromContext(ctx)
+	retries := queue.NumRequeues(key)
+	switch {
+	case apierrors.IsConflict(err):
+		// Our cache was behind the object; the next try reads the newer one.
+		logger.V(4).Info("Syncing EasyService hit a conflict, retrying", "easyService", klog.KRef(key.Namespace, key.Name), "err", err)
+	case err == errResourceExists: //nolint:errorlint // sync returns it alone when it is its only error
+		// The condition and an event report it; retry quietly until the object is gone.
+		logger.V(2).Info("A child's name is taken, retrying", "easyService", klog.KRef(key.Namespace, key.Name), "retries", retries)
+	default:
+		utilruntime.HandleErrorWithContext(ctx, err, "Syncing EasyService failed, retrying", "easyService", klog.KRef(key.Namespace, key.Name), "retries", retries)
+	}
+	queue.AddRateLimited(key)
+}

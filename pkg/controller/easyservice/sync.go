@@ -1,0 +1,282 @@
+/*
+Copyright The EasyService Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+	http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package easyservice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	appsv1apply "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1apply "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
+)
+
+// The reasons of the Normal events; the Warning events use the Ready condition's reasons
+// (ResourceExists, DeploymentFailed, ServiceFailed).
+const (
+	ReasonDeploymentCreated = "DeploymentCreated"
+	ReasonDeploymentUpdated = "DeploymentUpdated"
+	ReasonServiceCreated    = "ServiceCreated"
+	ReasonServiceUpdated    = "ServiceUpdated"
+)
+
+// sync makes the children of the EasyService key what its spec says and writes its status. It reads
+// from the listers, and writes only what differs: a sync with nothing to do makes no request.
+func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
+	logger := klog.LoggerWithValues(klog.FromContext(ctx), "easyService", klog.KRef(key.Namespace, key.Name))
+	ctx = klog.NewContext(ctx, logger)
+
+	es, err := c.esLister.EasyServices(key.Namespace).Get(key.Name)
+	if apierrors.IsNotFound(err) {
+		logger.V(4).Info("EasyService is gone; the garbage collector deletes its children")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if es.DeletionTimestamp != nil {
+		// A foreground deletion waits for the garbage collector to delete the children: never
+		// recreate them.
+		logger.V(4).Info("EasyService is being deleted")
+		return nil
+	}
+
+	var obs observed
+	var errs []error
+	transient := false
+	collect := func(p *problem, err error) {
+		if p != nil {
+			obs.problems = append(obs.problems, *p)
+		}
+		if err == nil {
+			return
+		}
+		transient = transient || p == nil
+		if !errors.Is(err, errResourceExists) || !containsError(errs, errResourceExists) {
+			errs = append(errs, err)
+		}
+	}
+	d, p, err := c.syncDeployment(ctx, es)
+	obs.deployment = d
+	collect(p, err)
+	s, p, err := c.syncService(ctx, es)
+	obs.service = s
+	collect(p, err)
+
+	if containsError(errs, errNamespaceTerminating) {
+		// The namespace controller deletes the EasyService next: nothing to report or retry.
+		logger.V(2).Info("Not recreating children: the namespace is being deleted")
+		return nil
+	}
+	c.reportProblems(ctx, es, obs.problems)
+	if !transient {
+		// An error that says nothing about the children (the cluster unreachable, a conflict) leaves
+		// the status as it is rather than report children that are merely unknown.
+		if err := c.updateStatus(ctx, es, computeStatus(es, obs, c.now())); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
+}
+
+// syncDeployment applies the Deployment of es unless it already is as desired. It returns the
+// Deployment es controls, if any, and a problem when a Deployment of that name is not es's or the
+// cluster refused ours.
+func (c *Controller) syncDeployment(ctx context.Context, es *v1.EasyService) (*appsv1.Deployment, *problem, error) {
+	client := c.kubeClient.AppsV1().Deployments(es.Namespace)
+	live, err := c.deploymentLister.Deployments(es.Namespace).Get(es.Name)
+	if apierrors.IsNotFound(err) {
+		// The informer holds only Deployments with our label: ask whether one without it exists,
+		// before an apply would take it over.
+		live, err = client.Get(ctx, es.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			live, err = nil, nil
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if live != nil && !metav1.IsControlledBy(live, es) {
+		return nil, foreignChild(es, "Deployment"), errResourceExists
+	}
+
+	desired := newDeployment(es)
+	if live != nil {
+		applied, err := appsv1apply.ExtractDeployment(live, FieldManager)
+		if err != nil {
+			return live, nil, fmt.Errorf("extracting the fields %s owns in Deployment %s: %w", FieldManager, klog.KObj(live), err)
+		}
+		if equality.Semantic.DeepEqual(applied, desired) {
+			return live, nil, nil
+		}
+	}
+	result, err := client.Apply(ctx, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	if err != nil {
+		if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+			return live, nil, errNamespaceTerminating
+		}
+		return live, refusedChild(ReasonDeploymentFailed, "Deployment", es, err), err
+	}
+	switch {
+	case live == nil:
+		c.reportApplied(ctx, es, result, "Deployment", ReasonDeploymentCreated, "Created")
+	case live.ResourceVersion != result.ResourceVersion:
+		c.reportApplied(ctx, es, result, "Deployment", ReasonDeploymentUpdated, "Updated")
+	}
+	return result, nil, nil
+}
+
+// syncService applies the Service of es unless it already is as desired, like syncDeployment.
+func (c *Controller) syncService(ctx context.Context, es *v1.EasyService) (*corev1.Service, *problem, error) {
+	client := c.kubeClient.CoreV1().Services(es.Namespace)
+	live, err := c.serviceLister.Services(es.Namespace).Get(es.Name)
+	if apierrors.IsNotFound(err) {
+		live, err = client.Get(ctx, es.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			live, err = nil, nil
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if live != nil && !metav1.IsControlledBy(live, es) {
+		return nil, foreignChild(es, "Service"), errResourceExists
+	}
+
+	desired := newService(es)
+	if live != nil {
+		applied, err := corev1apply.ExtractService(live, FieldManager)
+		if err != nil {
+			return live, nil, fmt.Errorf("extracting the fields %s owns in Service %s: %w", FieldManager, klog.KObj(live), err)
+		}
+		if equality.Semantic.DeepEqual(applied, desired) {
+			return live, nil, nil
+		}
+	}
+	result, err := client.Apply(ctx, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	if err != nil {
+		if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+			return live, nil, errNamespaceTerminating
+		}
+		return live, refusedChild(ReasonServiceFailed, "Service", es, err), err
+	}
+	switch {
+	case live == nil:
+		c.reportApplied(ctx, es, result, "Service", ReasonServiceCreated, "Created")
+	case live.ResourceVersion != result.ResourceVersion:
+		c.reportApplied(ctx, es, result, "Service", ReasonServiceUpdated, "Updated")
+	}
+	return result, nil, nil
+}
+
+// errResourceExists makes the sync of an EasyService whose child's name is taken fail, so that it
+// is retried: an object without our label can go away without the controller hearing of it.
+var errResourceExists = errors.New("a child's name is taken by an object the EasyService does not control")
+
+// containsError tells whether one of errs is target.
+func containsError(errs []error, target error) bool {
+	return slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, target) })
+}
+
+// errNamespaceTerminating says that a child could not be made because its namespace is being
+// deleted, with the EasyService in it.
+var errNamespaceTerminating = errors.New("the namespace is being deleted")
+
+func foreignChild(es *v1.EasyService, childKind string) *problem {
+	return &problem{
+		reason:  ReasonResourceExists,
+		message: fmt.Sprintf("%s %s/%s exists and is not controlled by this EasyService; delete it or rename the EasyService", childKind, es.Namespace, es.Name),
+	}
+}
+
+// refusedChild returns the problem for an apply the cluster refused, nil for an error that says
+// nothing about the child (a timeout, a conflict, the cluster unreachable): those are only retried.
+func refusedChild(reason, childKind string, es *v1.EasyService, err error) *problem {
+	if !apierrors.IsInvalid(err) && !apierrors.IsForbidden(err) && !apierrors.IsBadRequest(err) && !apierrors.IsRequestEntityTooLargeError(err) {
+		return nil
+	}
+	return &problem{
+		reason:  reason,
+		message: fmt.Sprintf("Applying %s %s/%s failed: %s", childKind, es.Namespace, es.Name, errorMessage(err)),
+	}
+}
+
+// errorMessage is the message of an API error as the API server wrote it.
+func errorMessage(err error) string {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) && status.Status().Message != "" {
+		return status.Status().Message
+	}
+	return err.Error()
+}
+
+// reportApplied logs and records an event for an apply that created or changed a child.
+func (c *Controller) reportApplied(ctx context.Context, es *v1.EasyService, child metav1.Object, childKind, reason, verb string) {
+	logger := klog.FromContext(ctx)
+	logger.V(2).Info(verb+" child", "kind", childKind, "child", klog.KObj(child))
+	c.recorder.WithLogger(logger).Eventf(es, corev1.EventTypeNormal, reason, "%s %s %s", verb, childKind, child.GetName())
+}
+
+// reportProblems records a Warning event per problem the EasyService's Ready condition does not
+// already report, so that a problem that lasts is told once, not at every retry.
+func (c *Controller) reportProblems(ctx context.Context, es *v1.EasyService, problems []problem) {
+	ready := meta.FindStatusCondition(es.Status.Conditions, ConditionReady)
+	for _, p := range problems {
+		if ready != nil && ready.Status == metav1.ConditionFalse && strings.Contains(ready.Message, p.message) {
+			continue
+		}
+		logger := klog.FromContext(ctx)
+		logger.V(2).Info("Child problem", "reason", p.reason, "message", p.message)
+		c.recorder.WithLogger(logger).Event(es, corev1.EventTypeWarning, p.reason, p.message)
+	}
+}
+
+// updateStatus writes status to es through /status, unless es already has it.
+func (c *Controller) updateStatus(ctx context.Context, es *v1.EasyService, status v1.EasyServiceStatus) error {
+	if equality.Semantic.DeepEqual(es.Status, status) {
+		return nil
+	}
+	logger := klog.FromContext(ctx)
+	if ready := meta.FindStatusCondition(status.Conditions, ConditionReady); ready != nil {
+		old := meta.FindStatusCondition(es.Status.Conditions, ConditionReady)
+		if old == nil || old.Status != ready.Status || old.Reason != ready.Reason {
+			logger.V(2).Info("EasyService readiness changed", "ready", ready.Status, "reason", ready.Reason, "message", ready.Message)
+		}
+	}
+	updated := es.DeepCopy()
+	updated.Status = status
+	if _, err := c.esClient.AppV1().EasyServices(es.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
+		return fmt.Errorf("updating the status: %w", err)
+	}
+	logger.V(4).Info("Updated status", "readyReplicas", status.ReadyReplicas, "replicas", status.Replicas)
+	return nil
+}
