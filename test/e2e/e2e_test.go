@@ -124,7 +124,7 @@ func TestOpenAPIThroughAggregator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"io.easyservice.app.v1.EasyService", "io.easyservice.app.v1.EasyServiceSpec", `"x-kubernetes-list-map-keys"`} {
+	for _, want := range []string{"com.github.easyservice.easyservice.pkg.apis.easyservice.v1.EasyService", "com.github.easyservice.easyservice.pkg.apis.easyservice.v1.EasyServiceSpec", `"x-kubernetes-list-map-keys"`} {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("the OpenAPI v3 document of app.easyservice.io/v1 lacks %s", want)
 		}

@@ -633,9 +633,9 @@ func TestEasyServiceAPI(t *testing.T) {
 		if err := json.Unmarshal(r.body, &doc); err != nil {
 			t.Fatal(err)
 		}
-		spec, ok := doc.Components.Schemas["io.easyservice.app.v1.EasyServiceSpec"]
+		spec, ok := doc.Components.Schemas["com.github.easyservice.easyservice.pkg.apis.easyservice.v1.EasyServiceSpec"]
 		if !ok {
-			t.Fatalf("no io.easyservice.app.v1.EasyServiceSpec schema")
+			t.Fatalf("no com.github.easyservice.easyservice.pkg.apis.easyservice.v1.EasyServiceSpec schema")
 		}
 		for _, prop := range []string{"replicas", "image", "imagePullPolicy", "env", "resources", "ports", "serviceType"} {
 			if _, ok := spec.Properties[prop]; !ok {
@@ -650,7 +650,7 @@ func TestEasyServiceAPI(t *testing.T) {
 			t.Errorf("ports schema = %v, want a list map keyed by port and protocol", ports)
 		}
 		r = s.do(t, http.MethodGet, "/openapi/v2", "", nil, nil)
-		if r.code != http.StatusOK || !bytes.Contains(r.body, []byte("io.easyservice.app.v1beta1.EasyService")) {
+		if r.code != http.StatusOK || !bytes.Contains(r.body, []byte("com.github.easyservice.easyservice.pkg.apis.easyservice.v1beta1.EasyService")) {
 			t.Errorf("GET /openapi/v2 = %d, or it lacks the v1beta1 kind", r.code)
 		}
 	})

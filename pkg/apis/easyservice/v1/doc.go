@@ -17,7 +17,7 @@ limitations under the License.
 // +k8s:conversion-gen=github.com/easyservice/easyservice/pkg/apis/easyservice
 // +k8s:defaulter-gen=TypeMeta
 // +k8s:openapi-gen=true
-// +k8s:openapi-model-package=io.easyservice.app.v1
+// +k8s:openapi-model-package=com.github.easyservice.easyservice.pkg.apis.easyservice.v1
 // +groupName=app.easyservice.io
 
 // Package v1 is the v1 version of the app.easyservice.io API group, its storage version.

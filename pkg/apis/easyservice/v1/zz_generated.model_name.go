@@ -23,25 +23,25 @@ package v1
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in EasyService) OpenAPIModelName() string {
-	return "io.easyservice.app.v1.EasyService"
+	return "com.github.easyservice.easyservice.pkg.apis.easyservice.v1.EasyService"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in EasyServiceList) OpenAPIModelName() string {
-	return "io.easyservice.app.v1.EasyServiceList"
+	return "com.github.easyservice.easyservice.pkg.apis.easyservice.v1.EasyServiceList"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in EasyServicePort) OpenAPIModelName() string {
-	return "io.easyservice.app.v1.EasyServicePort"
+	return "com.github.easyservice.easyservice.pkg.apis.easyservice.v1.EasyServicePort"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in EasyServiceSpec) OpenAPIModelName() string {
-	return "io.easyservice.app.v1.EasyServiceSpec"
+	return "com.github.easyservice.easyservice.pkg.apis.easyservice.v1.EasyServiceSpec"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in EasyServiceStatus) OpenAPIModelName() string {
-	return "io.easyservice.app.v1.EasyServiceStatus"
+	return "com.github.easyservice.easyservice.pkg.apis.easyservice.v1.EasyServiceStatus"
 }

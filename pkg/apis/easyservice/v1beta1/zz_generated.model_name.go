@@ -23,20 +23,20 @@ package v1beta1
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in EasyService) OpenAPIModelName() string {
-	return "io.easyservice.app.v1beta1.EasyService"
+	return "com.github.easyservice.easyservice.pkg.apis.easyservice.v1beta1.EasyService"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in EasyServiceList) OpenAPIModelName() string {
-	return "io.easyservice.app.v1beta1.EasyServiceList"
+	return "com.github.easyservice.easyservice.pkg.apis.easyservice.v1beta1.EasyServiceList"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in EasyServiceSpec) OpenAPIModelName() string {
-	return "io.easyservice.app.v1beta1.EasyServiceSpec"
+	return "com.github.easyservice.easyservice.pkg.apis.easyservice.v1beta1.EasyServiceSpec"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in EasyServiceStatus) OpenAPIModelName() string {
-	return "io.easyservice.app.v1beta1.EasyServiceStatus"
+	return "com.github.easyservice.easyservice.pkg.apis.easyservice.v1beta1.EasyServiceStatus"
 }
