@@ -32,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
@@ -160,6 +161,39 @@ func TestEasyServiceAPI(t *testing.T) {
 			if path == "/readyz?verbose" && !bytes.Contains(r.body, []byte("[+]etcd-readiness ok")) {
 				t.Errorf("/readyz does not check etcd: %s", r.body)
 			}
+		}
+	})
+
+	t.Run("authentication and authorization", func(t *testing.T) {
+		get := func(cfg *rest.Config, path string) int {
+			client, err := rest.HTTPClientFor(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := client.Get(s.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = resp.Body.Close()
+			return resp.StatusCode
+		}
+		anonymous := &rest.Config{Host: s.URL, TLSClientConfig: rest.TLSClientConfig{CAFile: s.ClientConfig.CAFile}}
+		for path, want := range map[string]int{
+			nsPath("default"): http.StatusUnauthorized,
+			"/apis":           http.StatusUnauthorized,
+			"/metrics":        http.StatusUnauthorized,
+			"/readyz":         http.StatusOK,
+			"/livez":          http.StatusOK,
+			"/healthz":        http.StatusOK,
+		} {
+			if got := get(anonymous, path); got != want {
+				t.Errorf("GET %s without credentials = %d, want %d", path, got, want)
+			}
+		}
+		// A client certificate of a user outside system:masters is authenticated, but stand-alone
+		// authorization allows nobody else.
+		if got := get(s.UserConfig, nsPath("default")); got != http.StatusForbidden {
+			t.Errorf("GET as a user without rights = %d, want 403", got)
 		}
 	})
 

@@ -63,6 +63,8 @@ func StartEtcd(t *testing.T) []string {
 type TestServer struct {
 	// ClientConfig authenticates as a system:masters user with a client certificate.
 	ClientConfig *rest.Config
+	// UserConfig authenticates as "test-user", a user outside system:masters.
+	UserConfig *rest.Config
 	// Client is a clientset over ClientConfig.
 	Client clientset.Interface
 	// HTTPClient speaks HTTPS to the server with ClientConfig's credentials, for raw REST calls.
@@ -81,7 +83,7 @@ func (s *TestServer) Stop() error { return s.stop() }
 func StartServer(t *testing.T, etcdServers []string, extraArgs ...string) *TestServer {
 	t.Helper()
 	dir := t.TempDir()
-	caCertFile, clientCertFile, clientKeyFile := writeClientCerts(t, dir)
+	caCertFile, clientCertFile, clientKeyFile, userCertFile, userKeyFile := writeClientCerts(t, dir)
 
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -135,6 +137,10 @@ func StartServer(t *testing.T, etcdServers []string, extraArgs ...string) *TestS
 		QPS:   -1, // no client-side throttling in tests
 		Burst: -1,
 	}
+	s.UserConfig = &rest.Config{
+		Host:            s.URL,
+		TLSClientConfig: rest.TLSClientConfig{CertFile: userCertFile, KeyFile: userKeyFile},
+	}
 	// The server makes its own self-signed serving certificate; trust it once it exists.
 	servingCert := filepath.Join(dir, "serving", "apiserver.crt")
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
@@ -147,6 +153,7 @@ func StartServer(t *testing.T, etcdServers []string, extraArgs ...string) *TestS
 			return false, nil
 		}
 		s.ClientConfig.CAFile = servingCert
+		s.UserConfig.CAFile = servingCert
 		if s.HTTPClient == nil {
 			if s.HTTPClient, err = rest.HTTPClientFor(s.ClientConfig); err != nil {
 				return false, err
@@ -168,8 +175,9 @@ func StartServer(t *testing.T, etcdServers []string, extraArgs ...string) *TestS
 	return s
 }
 
-// writeClientCerts writes a client CA and a system:masters client certificate signed by it.
-func writeClientCerts(t *testing.T, dir string) (caCertFile, certFile, keyFile string) {
+// writeClientCerts writes a client CA, a system:masters client certificate and a certificate of an
+// ordinary user, both signed by it.
+func writeClientCerts(t *testing.T, dir string) (caCertFile, certFile, keyFile, userCertFile, userKeyFile string) {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -179,19 +187,7 @@ func writeClientCerts(t *testing.T, dir string) (caCertFile, certFile, keyFile s
 	if err != nil {
 		t.Fatal(err)
 	}
-	clientKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientCertDER := signClientCert(t, caCert, caKey, clientKey, pkix.Name{CommonName: "test-admin", Organization: []string{"system:masters"}})
-	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(clientKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	caCertFile = filepath.Join(dir, "client-ca.crt")
-	certFile = filepath.Join(dir, "admin.crt")
-	keyFile = filepath.Join(dir, "admin.key")
 	caPEM, err := cert.EncodeCertificates(caCert)
 	if err != nil {
 		t.Fatal(err)
@@ -199,13 +195,33 @@ func writeClientCerts(t *testing.T, dir string) (caCertFile, certFile, keyFile s
 	if err := cert.WriteCert(caCertFile, caPEM); err != nil {
 		t.Fatal(err)
 	}
-	if err := cert.WriteCert(certFile, clientCertDER); err != nil {
+	certFile, keyFile = writeClientCert(t, dir, "admin", caCert, caKey, pkix.Name{CommonName: "test-admin", Organization: []string{"system:masters"}})
+	userCertFile, userKeyFile = writeClientCert(t, dir, "user", caCert, caKey, pkix.Name{CommonName: "test-user", Organization: []string{"users"}})
+	return caCertFile, certFile, keyFile, userCertFile, userKeyFile
+}
+
+// writeClientCert writes a client certificate for subject, signed by the CA, and its key.
+func writeClientCert(t *testing.T, dir, name string, caCert *x509.Certificate, caKey crypto.Signer, subject pkix.Name) (certFile, keyFile string) {
+	t.Helper()
+	clientKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCertPEM := signClientCert(t, caCert, caKey, clientKey, subject)
+	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	certFile = filepath.Join(dir, name+".crt")
+	keyFile = filepath.Join(dir, name+".key")
+	if err := cert.WriteCert(certFile, clientCertPEM); err != nil {
 		t.Fatal(err)
 	}
 	if err := keyutil.WriteKey(keyFile, keyPEM); err != nil {
 		t.Fatal(err)
 	}
-	return caCertFile, certFile, keyFile
+	return certFile, keyFile
 }
 
 // signClientCert returns a PEM client certificate for subject, signed by the CA.

@@ -303,6 +303,9 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
 		return nil, err
 	}
+	if serverConfig.Authentication.Authenticator != nil {
+		serverConfig.Authentication.Authenticator = anonymousOnlyForProbes(serverConfig.Authentication.Authenticator)
+	}
 	var controllerConfig *apiserver.ControllerConfig
 	if o.Controller.Enabled {
 		var err error
