@@ -328,6 +328,8 @@ start_etcds() {
   wait_ready easyservice-etcd /health http_ok "http://127.0.0.1:${ES_ETCD_CLIENT_PORT}/health"
 }
 
+# kube-apiserver runs without anonymous authentication: a request without credentials gets a 401,
+# as from easyservice-apiserver itself (test/e2e/security_test.go checks both).
 start_kube_apiserver() {
   mkdir -p "${LOCAL_UP_DIR}/certs/kube-apiserver"
   start_component kube-apiserver "${KUBE_DIR}/kube-apiserver" \
@@ -341,6 +343,7 @@ start_kube_apiserver() {
     --client-ca-file="${PKI_DIR}/ca.crt" \
     --service-cluster-ip-range="${SERVICE_CIDR}" \
     --authorization-mode=Node,RBAC \
+    --anonymous-auth=false \
     --allow-privileged=true \
     --service-account-key-file="${PKI_DIR}/sa.pub" \
     --service-account-signing-key-file="${PKI_DIR}/sa.key" \

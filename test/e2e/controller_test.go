@@ -452,15 +452,21 @@ func TestControllerDeletion(t *testing.T) {
 		waitReady(t, ns, name)
 		kubectl(t, "", "delete", n, "esvc", name, "--cascade="+cascade, "--wait=true", "--timeout=90s")
 		childrenGone(name)
-		pods, err := plane.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range pods.Items {
-			if p.DeletionTimestamp == nil {
-				t.Errorf("%s cascade left pod %s", cascade, p.Name)
+		// The garbage collector deletes the ReplicaSets and then the pods after the Deployment
+		// (at once for a background cascade): every pod must end up deleted or terminating.
+		eventually(t, convergeTimeout, "the pods of "+name+" to be deleted", func(ctx context.Context) (bool, string) {
+			pods, err := plane.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + name})
+			if err != nil {
+				return false, err.Error()
 			}
-		}
+			var left []string
+			for _, p := range pods.Items {
+				if p.DeletionTimestamp == nil {
+					left = append(left, p.Name)
+				}
+			}
+			return len(left) == 0, fmt.Sprintf("%s cascade left pods %v", cascade, left)
+		})
 	}
 
 	kubectl(t, webManifest, "apply", n, "-f", "-")

@@ -47,6 +47,10 @@ import (
 
 // plane is the control plane every test uses.
 var plane struct {
+	// dir is the plane's state directory (LOCAL_UP_DIR): pki/, logs/, pids/.
+	dir string
+	// env holds the variables of dir/env: the ports, KUBECONFIG, KUBECTL.
+	env        map[string]string
 	kubeconfig string
 	kubectl    string
 	config     *rest.Config
@@ -127,6 +131,8 @@ func loadPlane(dir string) error {
 		return fmt.Errorf("reading the local plane's env file: %w", err)
 	}
 	defer func() { _ = f.Close() }()
+	plane.dir = dir
+	plane.env = map[string]string{}
 	scanner := bufio.NewScanner(f)
 	for scanner.Scan() {
 		line := strings.TrimPrefix(strings.TrimSpace(scanner.Text()), "export ")
@@ -135,6 +141,7 @@ func loadPlane(dir string) error {
 			continue
 		}
 		value = strings.Trim(value, `"'`)
+		plane.env[key] = value
 		switch key {
 		case "KUBECONFIG":
 			plane.kubeconfig = value
