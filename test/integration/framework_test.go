@@ -28,6 +28,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -39,6 +40,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/storage/etcd3/testserver"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/keyutil"
@@ -48,9 +50,16 @@ import (
 	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
 )
 
-func init() {
+func TestMain(m *testing.M) {
 	// Tests start the command more than once per process, always with the same logging options.
+	// Apply them before any test starts an etcd or a server, whose goroutines log: the command's
+	// own apply is then a no-op instead of a write racing with them.
 	logsapi.ReapplyHandling = logsapi.ReapplyHandlingIgnoreUnchanged
+	if err := logsapi.ValidateAndApply(logsapi.NewLoggingConfiguration(), utilfeature.DefaultFeatureGate); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
 }
 
 // StartEtcd starts an in-process etcd that lives as long as the test and returns its client URLs.
