@@ -1,14 +1,37 @@
 # syntax=docker/dockerfile:1
-# The builder runs hack/build.sh, the same script as make build.
-FROM golang:1.26 AS builder
-ARG VERSION=v0.0.0-dev
+# easyservice-apiserver's image: make image (or the docker build command it prints).
+#
+# The builder runs hack/build.sh, the very script `make build` runs: the same `go build` command
+# (CGO_ENABLED=0, -trimpath, the version ldflags), so the image holds exactly what make build proves.
+# It builds on the build machine's platform for the target platform (docker buildx --platform).
+
+# The Go toolchain: Go 1.26 (go.mod's), pinned to a patch release; bump it deliberately.
+ARG GO_VERSION=1.26.8
+
+FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS builder
+# Never download another toolchain: build with the pinned one.
+ENV GOTOOLCHAIN=local
 WORKDIR /src
 COPY go.mod go.sum ./
-RUN go mod download
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
-RUN hack/build.sh /out "${VERSION}"
+# VERSION: the server's semantic version (make image passes it); SOURCE_DATE_EPOCH: the build date
+# recorded in the binary (default 0, for reproducible builds).
+ARG VERSION=v0.0.0-dev
+ARG SOURCE_DATE_EPOCH
+ARG TARGETOS
+ARG TARGETARCH
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    GOOS=${TARGETOS} GOARCH=${TARGETARCH} hack/build.sh /out "${VERSION}"
 
+# Static, no shell, no package manager; runs as the nonroot user (65532).
 FROM gcr.io/distroless/static:nonroot
+ARG VERSION=v0.0.0-dev
+LABEL org.opencontainers.image.title="easyservice-apiserver" \
+      org.opencontainers.image.description="EasyService aggregated API server for Kubernetes" \
+      org.opencontainers.image.source="https://github.com/easyservice/easyservice" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=builder /out/easyservice-apiserver /easyservice-apiserver
 USER 65532:65532
 ENTRYPOINT ["/easyservice-apiserver"]

@@ -5,7 +5,8 @@ OUTPUT_DIR ?= _output
 BIN_DIR    := $(OUTPUT_DIR)/bin
 # A semantic version (component-base requires one): the release tag, else v0.1.0-dev+<commit>.
 VERSION    ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || echo "v0.1.0-dev+$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")
-IMAGE      ?= easyservice/easyservice-apiserver:$(VERSION)
+# An image tag may not hold '+' (v0.1.0-dev+abc1234 becomes v0.1.0-dev-abc1234).
+IMAGE      ?= easyservice/easyservice-apiserver:$(subst +,-,$(VERSION))
 # Test flags; e.g. make test GOTEST_FLAGS=-v
 GOTEST_FLAGS ?=
 
@@ -17,10 +18,26 @@ all: build
 build:
 	hack/build.sh $(BIN_DIR) $(VERSION)
 
-## image: how to build the container image where a Docker engine runs
+## image: the container image (Dockerfile: hack/build.sh in golang, then distroless/static:nonroot); needs a Docker engine
 .PHONY: image
 image:
-	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 0) -t $(IMAGE) .
+
+## deploy-certs: the install's certificates and caBundle, into artifacts/deploy/generated (go run ./hack/gen-certs; keeps valid ones)
+.PHONY: deploy-certs
+deploy-certs:
+	go run ./hack/gen-certs -out artifacts/deploy/generated
+
+## deploy: install into the cluster of the current kubectl context (deploy-certs, then kubectl apply -k artifacts/deploy)
+.PHONY: deploy
+deploy: deploy-certs
+	kubectl apply -k artifacts/deploy
+
+## undeploy: uninstall, APIServices first (so discovery and namespace deletion never wait on a missing server); deletes the namespace, etcd's data included
+.PHONY: undeploy
+undeploy:
+	kubectl delete apiservice v1.app.easyservice.io v1beta1.app.easyservice.io --ignore-not-found
+	kubectl delete -k artifacts/deploy --ignore-not-found
 
 ## test: verify, then every test level (unit, fuzz briefly, integration, e2e)
 .PHONY: test
@@ -29,7 +46,7 @@ test: verify test-unit test-fuzz test-integration test-e2e
 ## test-unit: unit and registry tests (in-process etcd)
 .PHONY: test-unit
 test-unit:
-	go test -race $(GOTEST_FLAGS) ./cmd/... ./pkg/...
+	go test -race $(GOTEST_FLAGS) ./cmd/... ./pkg/... ./hack/...
 
 # The Go native fuzz targets: decode → default → convert → validate for both versions.
 FUZZ_PKG     := ./pkg/apis/easyservice/install

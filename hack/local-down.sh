@@ -2,7 +2,7 @@
 # Stops the local control plane hack/local-up.sh started in LOCAL_UP_DIR (default _output/local-up):
 # exactly the processes of its pid files, each only if it is alive and still runs the expected
 # binary with this LOCAL_UP_DIR on its command line. SIGTERM first (clients, then kube-apiserver,
-# then the etcds), SIGKILL after STOP_TIMEOUT seconds (default 15). Removes the pid files; keeps the
+# then the etcds), SIGKILL after STOP_TIMEOUT seconds (default 30). Removes the pid files; keeps the
 # logs, the PKI and everything else. Running it when nothing runs is fine.
 set -o errexit -o nounset -o pipefail
 

@@ -3,6 +3,9 @@
 # API, so that `kubectl get easyservices` works: an etcd for kube-apiserver, kube-apiserver,
 # kube-controller-manager, kube-scheduler, kwok (fake nodes that run pods), a second etcd for
 # EasyService and easyservice-apiserver (from _output/bin, built first), plus the APIServices.
+# easyservice-apiserver runs like the in-cluster install (artifacts/deploy) runs it: with the
+# Deployment's flags, the certificates of hack/gen-certs, mutual TLS to its etcd, and the install's
+# ServiceAccount and RBAC as its identity in the cluster.
 # No containers, no root: every process runs on the host, listens on 127.0.0.1 only, and is stopped
 # by hack/local-down.sh. `make local-up` / `make local-down` run these scripts.
 #
@@ -13,16 +16,28 @@
 #   ETCD_PEER_PORT       kube-apiserver's etcd, peer port       (default 2380)
 #   ES_ETCD_CLIENT_PORT  EasyService's etcd, client port        (default 2381)
 #   ES_ETCD_PEER_PORT    EasyService's etcd, peer port          (default 2382)
+#   ES_ETCD_TLS_PORT     EasyService's etcd, mutual-TLS client port, the one easyservice-apiserver
+#                        uses (default: a free port in 20000-31999); ES_ETCD_CLIENT_PORT serves the
+#                        same etcd in plain HTTP, for tools and tests
 #   ES_PORT              easyservice-apiserver secure port      (default 8443)
 #   KCM_PORT             kube-controller-manager secure port    (default 10257)
 #   SCHEDULER_PORT       kube-scheduler secure port             (default 10259)
 #   KWOK_PORT            kwok's HTTP server (/healthz, /metrics) (default 10247)
 #   KWOK_NODES           number of fake nodes                   (default 2)
 #   SKIP_EXAMPLES        if non-empty, do not apply artifacts/examples/
+#   ES_IDENTITY          easyservice-apiserver's identity towards kube-apiserver (its client,
+#                        delegated authentication and authorization, the controller):
+#                        serviceaccount (default): a token of the install's ServiceAccount
+#                          easyservice-system/easyservice-apiserver, with exactly the RBAC of
+#                          artifacts/deploy/base/rbac;
+#                        admin: the admin kubeconfig (system:masters)
 #
-# Outputs in LOCAL_UP_DIR: admin.kubeconfig (system:masters), env (source it: exports KUBECONFIG,
-# KUBECTL and the ports), logs/<component>.log, pids/<component>.pid, pki/, and etcd/ (the data,
-# made fresh by every local-up: each local-up is a new cluster; pki/ is kept and reused).
+# Outputs in LOCAL_UP_DIR: admin.kubeconfig (system:masters), easyservice-apiserver.kubeconfig
+# (the server's identity), env (source it: exports KUBECONFIG, KUBECTL and the ports),
+# logs/<component>.log, pids/<component>.pid, pki/ (the cluster's certificates), install/ (the
+# install's certificates from hack/gen-certs: install/pki/*.crt|key, the Secrets and the caBundle
+# Component), and etcd/ (the data, made fresh by every local-up: each local-up is a new cluster;
+# pki/ and install/ are kept and reused).
 #
 # A local-up refuses (exit 1) while a control plane of the same LOCAL_UP_DIR runs, and when one of
 # its ports is taken. On failure it prints the end of the failing component's log and stops what it
@@ -38,14 +53,16 @@ ETCD_CLIENT_PORT=${ETCD_CLIENT_PORT:-2379}
 ETCD_PEER_PORT=${ETCD_PEER_PORT:-2380}
 ES_ETCD_CLIENT_PORT=${ES_ETCD_CLIENT_PORT:-2381}
 ES_ETCD_PEER_PORT=${ES_ETCD_PEER_PORT:-2382}
+ES_ETCD_TLS_PORT=${ES_ETCD_TLS_PORT:-}
 ES_PORT=${ES_PORT:-8443}
 KCM_PORT=${KCM_PORT:-10257}
 SCHEDULER_PORT=${SCHEDULER_PORT:-10259}
 KWOK_PORT=${KWOK_PORT:-10247}
 KWOK_NODES=${KWOK_NODES:-2}
 SKIP_EXAMPLES=${SKIP_EXAMPLES:-}
+ES_IDENTITY=${ES_IDENTITY:-serviceaccount}
 PORT_VARS=(KUBE_APISERVER_PORT ETCD_CLIENT_PORT ETCD_PEER_PORT ES_ETCD_CLIENT_PORT ES_ETCD_PEER_PORT
-  ES_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT)
+  ES_ETCD_TLS_PORT ES_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT)
 
 # Fixed addressing of the local cluster.
 SERVICE_CIDR=10.0.0.0/24
@@ -63,6 +80,14 @@ START_TIMEOUT=${START_TIMEOUT:-90}
 PKI_DIR=${LOCAL_UP_DIR}/pki
 ADMIN_KUBECONFIG=${LOCAL_UP_DIR}/admin.kubeconfig
 ES_BIN=${REPO_ROOT}/_output/bin/easyservice-apiserver
+# The install's certificates (hack/gen-certs): the serving CA and certificate, the etcd CA, server
+# and client certificates.
+INSTALL_DIR=${LOCAL_UP_DIR}/install
+INSTALL_PKI=${INSTALL_DIR}/pki
+# easyservice-apiserver's kubeconfig: the ServiceAccount's token, or a copy of admin's.
+ES_KUBECONFIG=${LOCAL_UP_DIR}/easyservice-apiserver.kubeconfig
+# The name kube-apiserver's aggregator verifies easyservice-apiserver's certificate for.
+ES_SERVICE_HOST=easyservice-apiserver.easyservice-system.svc
 
 # ---------------------------------------------------------------------------------------------
 # Output, steps, failure handling
@@ -231,8 +256,24 @@ http_ok() { curl -sf --max-time 3 -o /dev/null "$@"; }
 # ---------------------------------------------------------------------------------------------
 # Steps
 # ---------------------------------------------------------------------------------------------
+# free_port: a port below the ephemeral range that nothing listens on and no other *_PORT has.
+free_port() {
+  local v p i taken=" "
+  for v in "${PORT_VARS[@]}"; do taken+="${!v} "; done
+  for ((i = 0; i < 200; i++)); do
+    p=$((20000 + RANDOM % 12000))
+    [[ ${taken} != *" ${p} "* ]] || continue
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/${p}") 2>/dev/null; then
+      echo "${p}"
+      return 0
+    fi
+  done
+  return 1
+}
+
 check_settings() {
   local v p seen=" "
+  if [[ -z ${ES_ETCD_TLS_PORT} ]]; then ES_ETCD_TLS_PORT=$(free_port) || die "found no free port for ES_ETCD_TLS_PORT"; fi
   for v in "${PORT_VARS[@]}"; do
     p=${!v}
     if [[ ! ${p} =~ ^[0-9]+$ ]] || ((p < 1 || p > 65535)); then die "${v}=${p} is not a port number"; fi
@@ -240,6 +281,10 @@ check_settings() {
     seen+="${p} "
   done
   if [[ ! ${KWOK_NODES} =~ ^[0-9]+$ ]] || ((KWOK_NODES > 1000)); then die "KWOK_NODES=${KWOK_NODES} is not a number in 0..1000"; fi
+  case ${ES_IDENTITY} in
+    serviceaccount | admin) ;;
+    *) die "ES_IDENTITY=${ES_IDENTITY}: must be serviceaccount or admin" ;;
+  esac
   command -v curl >/dev/null || die "curl is needed"
   command -v realpath >/dev/null || die "realpath (coreutils) is needed"
 }
@@ -297,11 +342,23 @@ build_easyservice() {
 make_pki() {
   go run ./hack/pki -dir "${PKI_DIR}" -advertise-address "${ADVERTISE_ADDRESS}" -service-cidr "${SERVICE_CIDR}" \
     -kubeconfig-dir "${LOCAL_UP_DIR}" -server "https://127.0.0.1:${KUBE_APISERVER_PORT}" | indent
+  # The in-cluster install's certificates, made the way an install makes them; the serving
+  # certificate also for localhost and 127.0.0.1, where the plane's server listens.
+  go run ./hack/gen-certs -out "${INSTALL_DIR}" -extra-serving-names localhost,127.0.0.1 | indent
+  # Where tests and tools find the serving CA (trust it to call the server directly).
+  ln -sfn ../install/pki/easyservice-ca.crt "${PKI_DIR}/easyservice-ca.crt"
 }
 
-# start_etcd <component> <data dir> <client port> <peer port>
+# start_etcd <component> <data dir> <client port> <peer port> [<TLS client port> <TLS flags>...]:
+# clients in plain HTTP on the client port and, if given, with TLS on the TLS client port.
 start_etcd() {
-  local component=$1 data=$2 client=$3 peer=$4
+  local component=$1 data=$2 client=$3 peer=$4 urls
+  shift 4
+  urls="http://127.0.0.1:${client}"
+  if (($# > 0)); then
+    urls+=",https://127.0.0.1:$1"
+    shift
+  fi
   # Every local-up is a new cluster.
   rm -rf "${data}"
   mkdir -p "$(dirname "${data}")"
@@ -312,20 +369,30 @@ start_etcd() {
   start_component "${component}" "${ETCD_BIN}" \
     --name="${component}" \
     --data-dir="${data}" \
-    --listen-client-urls="http://127.0.0.1:${client}" \
-    --advertise-client-urls="http://127.0.0.1:${client}" \
+    --listen-client-urls="${urls}" \
+    --advertise-client-urls="${urls}" \
     --listen-peer-urls="http://127.0.0.1:${peer}" \
     --initial-advertise-peer-urls="http://127.0.0.1:${peer}" \
     --initial-cluster="${component}=http://127.0.0.1:${peer}" \
     --initial-cluster-state=new \
-    --unsafe-no-fsync
+    --unsafe-no-fsync \
+    "$@"
 }
 
 start_etcds() {
   start_etcd etcd "${LOCAL_UP_DIR}/etcd/kube" "${ETCD_CLIENT_PORT}" "${ETCD_PEER_PORT}"
-  start_etcd easyservice-etcd "${LOCAL_UP_DIR}/etcd/easyservice" "${ES_ETCD_CLIENT_PORT}" "${ES_ETCD_PEER_PORT}"
+  # EasyService's etcd: on the TLS port as the install runs it (a client needs a certificate of the
+  # etcd CA); in plain HTTP too, for tools and tests (easyservice-apiserver uses the TLS port).
+  start_etcd easyservice-etcd "${LOCAL_UP_DIR}/etcd/easyservice" "${ES_ETCD_CLIENT_PORT}" "${ES_ETCD_PEER_PORT}" \
+    "${ES_ETCD_TLS_PORT}" \
+    --client-cert-auth \
+    --trusted-ca-file="${INSTALL_PKI}/etcd-ca.crt" \
+    --cert-file="${INSTALL_PKI}/etcd-server.crt" \
+    --key-file="${INSTALL_PKI}/etcd-server.key"
   wait_ready etcd /health http_ok "http://127.0.0.1:${ETCD_CLIENT_PORT}/health"
-  wait_ready easyservice-etcd /health http_ok "http://127.0.0.1:${ES_ETCD_CLIENT_PORT}/health"
+  wait_ready easyservice-etcd /health http_ok --cacert "${INSTALL_PKI}/etcd-ca.crt" \
+    --cert "${INSTALL_PKI}/etcd-client.crt" --key "${INSTALL_PKI}/etcd-client.key" \
+    "https://127.0.0.1:${ES_ETCD_TLS_PORT}/health"
 }
 
 # kube-apiserver runs without anonymous authentication: a request without credentials gets a 401,
@@ -356,6 +423,7 @@ start_kube_apiserver() {
     --proxy-client-cert-file="${PKI_DIR}/front-proxy-client.crt" \
     --proxy-client-key-file="${PKI_DIR}/front-proxy-client.key" \
     --enable-aggregator-routing=true \
+    --enable-admission-plugins=OwnerReferencesPermissionEnforcement \
     "${FAST_SHUTDOWN_FLAGS[@]}"
   wait_ready kube-apiserver /readyz http_ok --cacert "${PKI_DIR}/ca.crt" \
     --cert "${PKI_DIR}/admin.crt" --key "${PKI_DIR}/admin.key" \
@@ -406,17 +474,103 @@ start_kwok() {
     --server-address="127.0.0.1:${KWOK_PORT}"
 }
 
-start_easyservice_apiserver() {
-  start_component easyservice-apiserver "${ES_BIN}" \
-    --etcd-servers="http://127.0.0.1:${ES_ETCD_CLIENT_PORT}" \
-    --bind-address=127.0.0.1 \
-    --secure-port="${ES_PORT}" \
-    --tls-cert-file="${PKI_DIR}/easyservice-apiserver.crt" \
-    --tls-private-key-file="${PKI_DIR}/easyservice-apiserver.key" \
-    --kubeconfig="${ADMIN_KUBECONFIG}" \
-    --authentication-kubeconfig="${ADMIN_KUBECONFIG}" \
-    --authorization-kubeconfig="${ADMIN_KUBECONFIG}" \
+# deployment_args: the container args of the Deployment easyservice-apiserver of the install
+# (artifacts/deploy/base), one per line. (kubectl maps the kinds through kube-apiserver.)
+deployment_args() {
+  local tmpl='{{if and (eq .kind "Deployment") (eq .metadata.name "easyservice-apiserver")}}'
+  tmpl+='{{range .spec.template.spec.containers}}{{if eq .name "easyservice-apiserver"}}'
+  tmpl+='{{range .args}}{{.}}{{"\n"}}{{end}}{{end}}{{end}}{{end}}'
+  kc kustomize artifacts/deploy/base | kc create --dry-run=client -o go-template="${tmpl}" -f -
+}
+
+# easyservice_args sets ES_ARGS: the Deployment's flags, with local file paths and addresses in
+# place of the pod's (test/e2e/install_test.go checks the running server's command line by the
+# same table):
+#   --secure-port                              8443 -> ES_PORT
+#   --tls-cert-file, --tls-private-key-file    Secret easyservice-apiserver-tls -> install/pki
+#   --etcd-servers                             https://easyservice-etcd-client...:2379 -> https://127.0.0.1:ES_ETCD_TLS_PORT
+#   --etcd-cafile, --etcd-certfile, --etcd-keyfile   Secret easyservice-etcd-client-tls -> install/pki
+# and with these added, which a pod needs not: --bind-address=127.0.0.1; --kubeconfig,
+# --authentication-kubeconfig and --authorization-kubeconfig (in a pod: the in-cluster config, the
+# ServiceAccount's token); FAST_SHUTDOWN_FLAGS.
+ES_ARGS=()
+easyservice_args() {
+  local args=() a flag seen=" "
+  mapfile -t args < <(deployment_args)
+  ((${#args[@]} > 0)) || die "no container args for the Deployment easyservice-apiserver in artifacts/deploy/base"
+  ES_ARGS=()
+  for a in "${args[@]}"; do
+    flag=${a%%=*}
+    case ${flag} in
+      --secure-port) a=${flag}=${ES_PORT} ;;
+      --tls-cert-file) a=${flag}=${INSTALL_PKI}/easyservice-apiserver.crt ;;
+      --tls-private-key-file) a=${flag}=${INSTALL_PKI}/easyservice-apiserver.key ;;
+      --etcd-servers) a=${flag}=https://127.0.0.1:${ES_ETCD_TLS_PORT} ;;
+      --etcd-cafile) a=${flag}=${INSTALL_PKI}/etcd-ca.crt ;;
+      --etcd-certfile) a=${flag}=${INSTALL_PKI}/etcd-client.crt ;;
+      --etcd-keyfile) a=${flag}=${INSTALL_PKI}/etcd-client.key ;;
+      --bind-address | --kubeconfig | --authentication-kubeconfig | --authorization-kubeconfig)
+        die "the Deployment sets ${flag}, which local-up sets itself: update easyservice_args" ;;
+    esac
+    seen+="${flag} "
+    ES_ARGS+=("${a}")
+  done
+  for flag in --secure-port --tls-cert-file --tls-private-key-file --etcd-servers --etcd-cafile --etcd-certfile --etcd-keyfile; do
+    [[ ${seen} == *" ${flag} "* ]] || die "the Deployment easyservice-apiserver sets no ${flag}: update easyservice_args"
+  done
+  ES_ARGS+=(
+    --bind-address=127.0.0.1
+    --kubeconfig="${ES_KUBECONFIG}"
+    --authentication-kubeconfig="${ES_KUBECONFIG}"
+    --authorization-kubeconfig="${ES_KUBECONFIG}"
     "${FAST_SHUTDOWN_FLAGS[@]}"
+  )
+}
+
+start_easyservice_apiserver() {
+  easyservice_args
+  start_component easyservice-apiserver "${ES_BIN}" "${ES_ARGS[@]}"
+}
+
+# easyservice_identity: the namespace, ServiceAccount and RBAC of the install
+# (artifacts/deploy/base/namespace.yaml and rbac/), and easyservice-apiserver's kubeconfig.
+easyservice_identity() {
+  local token ca
+  kc apply -f artifacts/deploy/base/namespace.yaml 2>&1 | indent
+  kc kustomize artifacts/deploy/base/rbac | kc apply -f - 2>&1 | indent
+  if [[ ${ES_IDENTITY} == admin ]]; then
+    install -m 0600 "${ADMIN_KUBECONFIG}" "${ES_KUBECONFIG}"
+    echo "    ES_IDENTITY=admin: easyservice-apiserver uses the admin kubeconfig (system:masters)"
+    return 0
+  fi
+  # A bound token, like a pod's (the kubelet renews those; 24 h outlasts a local plane's use).
+  token=$(kc create token easyservice-apiserver -n easyservice-system --duration=24h)
+  ca=$(base64 -w0 "${PKI_DIR}/ca.crt")
+  (
+    umask 077
+    cat >"${ES_KUBECONFIG}.tmp" <<EOF
+# Written by hack/local-up.sh: easyservice-apiserver's identity, the install's ServiceAccount.
+apiVersion: v1
+kind: Config
+clusters:
+- name: easyservice-local
+  cluster:
+    server: https://127.0.0.1:${KUBE_APISERVER_PORT}
+    certificate-authority-data: ${ca}
+users:
+- name: easyservice-apiserver
+  user:
+    token: ${token}
+contexts:
+- name: easyservice-local
+  context:
+    cluster: easyservice-local
+    user: easyservice-apiserver
+current-context: easyservice-local
+EOF
+  )
+  mv "${ES_KUBECONFIG}.tmp" "${ES_KUBECONFIG}"
+  echo "    easyservice-apiserver runs as $("${KUBECTL}" --kubeconfig="${ES_KUBECONFIG}" auth whoami -o jsonpath='{.status.userInfo.username}')"
 }
 
 start_rest() {
@@ -429,8 +583,9 @@ start_rest() {
   wait_ready kube-controller-manager /healthz http_ok -k "https://127.0.0.1:${KCM_PORT}/healthz"
   wait_ready kube-scheduler /healthz http_ok -k "https://127.0.0.1:${SCHEDULER_PORT}/healthz"
   wait_ready kwok /healthz http_ok "http://127.0.0.1:${KWOK_PORT}/healthz"
-  wait_ready easyservice-apiserver /readyz http_ok --cacert "${PKI_DIR}/easyservice-ca.crt" \
-    "https://127.0.0.1:${ES_PORT}/readyz"
+  # Verified for the Service's name, as kube-apiserver's aggregator verifies it.
+  wait_ready easyservice-apiserver /readyz http_ok --cacert "${INSTALL_PKI}/easyservice-ca.crt" \
+    --resolve "${ES_SERVICE_HOST}:${ES_PORT}:127.0.0.1" "https://${ES_SERVICE_HOST}:${ES_PORT}/readyz"
 }
 
 # render <template> <output> <sed expressions...>: substitute @VAR@ placeholders.
@@ -476,7 +631,7 @@ wait_nodes() {
 
 register_easyservice() {
   local out=${LOCAL_UP_DIR}/manifests/easyservice-apiserver.yaml ca_bundle
-  ca_bundle=$(base64 -w0 "${PKI_DIR}/easyservice-ca.crt")
+  ca_bundle=$(base64 -w0 "${INSTALL_PKI}/easyservice-ca.crt")
   render hack/local/easyservice-apiserver.yaml "${out}" "s|@ES_PORT@|${ES_PORT}|g" "s|@CA_BUNDLE@|${ca_bundle}|g"
   kc apply -f "${out}" 2>&1 | indent
   kc wait --for=condition=Available --timeout="${START_TIMEOUT}s" \
@@ -498,6 +653,7 @@ write_env() {
     printf 'export LOCAL_UP_DIR=%q\n' "${LOCAL_UP_DIR}"
     printf 'export KUBECONFIG=%q\n' "${ADMIN_KUBECONFIG}"
     printf 'export KUBECTL=%q\n' "${KUBECTL}"
+    printf 'export ES_IDENTITY=%q\n' "${ES_IDENTITY}"
     for v in "${PORT_VARS[@]}"; do printf 'export %s=%q\n' "${v}" "${!v}"; done
   } >"${LOCAL_UP_DIR}/env.tmp"
   mv "${LOCAL_UP_DIR}/env.tmp" "${LOCAL_UP_DIR}/env"
@@ -518,20 +674,23 @@ main() {
   begin "build easyservice-apiserver (make build)"
   build_easyservice
   end
-  begin "PKI and kubeconfigs (go run ./hack/pki)"
+  begin "PKI and kubeconfigs (go run ./hack/pki), the install's certificates (go run ./hack/gen-certs)"
   make_pki
   end
-  begin "etcd (127.0.0.1:${ETCD_CLIENT_PORT}) and EasyService's etcd (127.0.0.1:${ES_ETCD_CLIENT_PORT})" etcd easyservice-etcd
+  begin "etcd (127.0.0.1:${ETCD_CLIENT_PORT}) and EasyService's etcd (127.0.0.1:${ES_ETCD_CLIENT_PORT}, TLS 127.0.0.1:${ES_ETCD_TLS_PORT})" etcd easyservice-etcd
   start_etcds
   end
   begin "kube-apiserver (https://127.0.0.1:${KUBE_APISERVER_PORT})" kube-apiserver
   start_kube_apiserver
   end
+  begin "EasyService's namespace, ServiceAccount and RBAC (artifacts/deploy/base/rbac); ES_IDENTITY=${ES_IDENTITY}" kube-apiserver
+  easyservice_identity
+  end
   begin "kube-controller-manager, kube-scheduler, kwok, easyservice-apiserver (https://127.0.0.1:${ES_PORT}), ${KWOK_NODES} fake node(s)" \
     kube-controller-manager kube-scheduler kwok easyservice-apiserver
   start_rest
   end
-  begin "register EasyService: Service, EndpointSlice, APIServices v1 and v1beta1" easyservice-apiserver kube-apiserver
+  begin "register EasyService: Service, EndpointSlice, APIServices v1 and v1beta1 (caBundle of hack/gen-certs)" easyservice-apiserver kube-apiserver
   register_easyservice
   end
   begin "wait for the fake nodes (Ready, untainted) and the default ServiceAccount" kwok kube-controller-manager

@@ -15,8 +15,9 @@ PIDS_DIR=${LOCAL_UP_DIR}/pids
 # the etcds), each phase at once.
 COMPONENTS=(etcd easyservice-etcd kube-apiserver kube-controller-manager kube-scheduler kwok easyservice-apiserver)
 STOP_PHASES=("kwok kube-scheduler kube-controller-manager easyservice-apiserver" "kube-apiserver" "easyservice-etcd etcd")
-# Seconds between SIGTERM and SIGKILL.
-STOP_TIMEOUT=${STOP_TIMEOUT:-15}
+# Seconds between SIGTERM and SIGKILL. easyservice-apiserver runs with the install's
+# --shutdown-delay-duration (10 s) and stops in about 11 s.
+STOP_TIMEOUT=${STOP_TIMEOUT:-30}
 
 pid_file() { echo "${PIDS_DIR}/$1.pid"; }
 log_file() { echo "${LOGS_DIR}/$1.log"; }

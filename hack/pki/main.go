@@ -33,11 +33,12 @@ limitations under the License.
 //	front-proxy-ca.crt/.key            the aggregation layer's request-header CA (separate)
 //	front-proxy-client.crt/.key        CN=front-proxy-client, kube-apiserver's proxy client
 //	sa.key, sa.pub                     service-account signing key pair (RSA)
-//	easyservice-ca.crt/.key            CA of easyservice-apiserver's serving certificate (caBundle)
-//	easyservice-apiserver.crt/.key     easyservice-apiserver serving certificate
 //
 // With -kubeconfig-dir, it also writes admin.kubeconfig, kube-controller-manager.kubeconfig,
 // kube-scheduler.kubeconfig and kwok.kubeconfig there, with the certificates embedded.
+//
+// easyservice-apiserver's certificates (serving, and etcd's) are the in-cluster install's: see
+// hack/gen-certs.
 package main
 
 import (
@@ -74,15 +75,6 @@ const (
 	// Tolerate small clock differences between the processes reading the certificates.
 	backdate = 5 * time.Minute
 )
-
-// EasyServiceDNSNames are the names the aggregator and clients use for easyservice-apiserver.
-var EasyServiceDNSNames = []string{
-	"easyservice-apiserver",
-	"easyservice-apiserver.easyservice-system",
-	"easyservice-apiserver.easyservice-system.svc",
-	"easyservice-apiserver.easyservice-system.svc.cluster.local",
-	"localhost",
-}
 
 type pair struct {
 	cert *x509.Certificate
@@ -146,10 +138,6 @@ func run(dir, advertise, serviceCIDR, kubeconfigDir, server string, quiet bool) 
 	if err != nil {
 		return err
 	}
-	esCA, err := ensureCA(dir, "easyservice-ca", "easyservice-apiserver-ca", logf)
-	if err != nil {
-		return err
-	}
 
 	serverAuth := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	clientAuth := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
@@ -165,8 +153,6 @@ func run(dir, advertise, serviceCIDR, kubeconfigDir, server string, quiet bool) 
 		{ca, leafSpec{name: "kube-scheduler", cn: "system:kube-scheduler", usages: clientAuth}},
 		{ca, leafSpec{name: "kwok", cn: "kwok", orgs: []string{"system:masters"}, usages: clientAuth}},
 		{frontProxyCA, leafSpec{name: "front-proxy-client", cn: "front-proxy-client", usages: clientAuth}},
-		{esCA, leafSpec{name: "easyservice-apiserver", cn: "easyservice-apiserver", usages: serverAuth,
-			dns: EasyServiceDNSNames, ips: []net.IP{net.ParseIP("127.0.0.1")}}},
 	}
 	for _, l := range leaves {
 		if _, err := ensureLeaf(dir, l.spec, l.ca, logf); err != nil {

@@ -105,7 +105,7 @@ func run(m *testing.M) int {
 // suite never collides with a developer's plane.
 func planeEnv(dir string) ([]string, error) {
 	names := []string{"KUBE_APISERVER_PORT", "ETCD_CLIENT_PORT", "ETCD_PEER_PORT", "ES_ETCD_CLIENT_PORT",
-		"ES_ETCD_PEER_PORT", "ES_PORT", "KCM_PORT", "SCHEDULER_PORT", "KWOK_PORT"}
+		"ES_ETCD_TLS_PORT", "ES_ETCD_PEER_PORT", "ES_PORT", "KCM_PORT", "SCHEDULER_PORT", "KWOK_PORT"}
 	env := append(os.Environ(), "LOCAL_UP_DIR="+dir, "SKIP_EXAMPLES=1")
 	var listeners []net.Listener
 	defer func() {
