@@ -39,9 +39,9 @@ undeploy:
 	kubectl delete apiservice v1.app.easyservice.io v1beta1.app.easyservice.io --ignore-not-found
 	kubectl delete -k artifacts/deploy --ignore-not-found
 
-## test: verify, then every test level (unit, fuzz briefly, integration, e2e)
+## test: verify, then every test level (unit, fuzz briefly, integration, e2e, benchmark smoke)
 .PHONY: test
-test: verify test-unit test-fuzz test-integration test-e2e
+test: verify test-unit test-fuzz test-integration test-e2e test-bench-smoke
 
 ## test-unit: unit and registry tests (in-process etcd)
 .PHONY: test-unit
@@ -75,6 +75,22 @@ test-integration:
 test-e2e:
 	hack/install-tools.sh
 	go test -count=1 -timeout=30m $(GOTEST_FLAGS) ./test/e2e/...
+
+## bench: the benchmarks (test/bench, docs/benchmarks.md) on a fresh local control plane: EasyService via aggregation
+## and direct, a CRD twin, ConfigMaps, the etcd floor and the controller, interleaved over 3 rounds; about 20 minutes on 2 cores.
+## Results in $(OUTPUT_DIR)/bench. BENCH_FLAGS=-mode=medium for a fifth of the counts; -local-up-dir=<dir> for a running plane.
+BENCH_FLAGS ?=
+.PHONY: bench
+bench:
+	hack/install-tools.sh
+	go run ./test/bench -out $(OUTPUT_DIR)/bench $(BENCH_FLAGS)
+
+## test-bench-smoke: the benchmark harness with tiny counts on a fresh local plane (TestBenchSmoke), so that it cannot rot;
+## BENCH_LOCAL_UP_DIR=<dir> reuses a running plane
+.PHONY: test-bench-smoke
+test-bench-smoke:
+	hack/install-tools.sh
+	go test -count=1 -timeout=20m $(GOTEST_FLAGS) ./test/bench/...
 
 ## verify: gofmt, go vet, generated code, go.mod tidiness
 .PHONY: verify

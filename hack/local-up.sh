@@ -65,7 +65,7 @@ PORT_VARS=(KUBE_APISERVER_PORT ETCD_CLIENT_PORT ETCD_PEER_PORT ES_ETCD_CLIENT_PO
   ES_ETCD_TLS_PORT ES_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT)
 
 # Fixed addressing of the local cluster.
-SERVICE_CIDR=10.0.0.0/24
+SERVICE_CIDR=10.0.0.0/16
 # kube-apiserver's advertised address (the "kubernetes" Service's endpoint): must not be loopback;
 # TEST-NET-2, nothing listens there.
 ADVERTISE_ADDRESS=198.51.100.10

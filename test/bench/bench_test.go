@@ -1,0 +1,123 @@
+/*
+Copyright The EasyService Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+	http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBenchSmoke runs the whole benchmark with tiny counts (-mode smoke), so that the harness
+// cannot rot: a fresh local control plane on free ports (hack/local-up.sh, like test/e2e), every
+// target and figure, the controller's, and the report. BENCH_LOCAL_UP_DIR=<dir> uses a running
+// plane instead. The figures themselves are not checked, only that each was measured.
+func TestBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
+	cfg := defaultConfig("smoke")
+	cfg.out = t.TempDir()
+	cfg.localUpDir = os.Getenv("BENCH_LOCAL_UP_DIR")
+	ctx := t.Context()
+	if d, ok := t.Deadline(); ok {
+		cfg.timeout = time.Until(d) - 30*time.Second
+	}
+	var log bytes.Buffer
+	res, err := run(ctx, cfg, &log)
+	t.Log(log.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{targetAgg, targetDirect, targetCRD, targetCM} {
+		for _, m := range res.apiMetrics() {
+			s := res.Samples[target][m.id]
+			if len(s) != cfg.rounds {
+				t.Errorf("%s %s: %d samples, want %d", target, m.id, len(s), cfg.rounds)
+			}
+			// Memory may shrink between two reads, and a few creates may take less than a CPU tick
+			// (10 ms); every other figure is positive.
+			if !strings.Contains(m.id, "growth") && !strings.HasPrefix(m.id, "cpu_") {
+				for _, v := range s {
+					if v <= 0 {
+						t.Errorf("%s %s: %v", target, m.id, v)
+					}
+				}
+			}
+		}
+	}
+	for _, m := range []string{mCreateP50, mCreateP99, mThroughput} {
+		if len(res.Samples[targetEtcd][m]) != cfg.rounds {
+			t.Errorf("etcd floor %s: %v", m, res.Samples[targetEtcd][m])
+		}
+	}
+	if res.ControllerN > 0 {
+		for _, m := range res.controllerMetrics() {
+			if len(res.Samples[targetController][m.id]) != cfg.rounds {
+				t.Errorf("controller %s: %v", m.id, res.Samples[targetController][m.id])
+			}
+		}
+	}
+	if res.Samples[targetCM][mProtobufServed] == nil {
+		t.Error("ConfigMaps were not served as protobuf")
+	}
+	if res.Samples[targetAgg][mProtobufServed] != nil || res.Samples[targetCRD][mProtobufServed] != nil {
+		t.Error("EasyService or the CRD served protobuf")
+	}
+	if len(res.Ratios) == 0 {
+		t.Error("no ratios")
+	}
+	checkOutput(t, cfg.out)
+}
+
+func checkOutput(t *testing.T, dir string) {
+	t.Helper()
+	md, err := os.ReadFile(filepath.Join(dir, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| figure | unit |", "EasyService via aggregation", "ConfigMap (same size)", "Ratios"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("results.md has no %q", want)
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back results
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Errorf("results.json: %v", err)
+	}
+	f, err := os.Open(filepath.Join(dir, "results.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("results.png: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() < 600 || b.Dy() < 300 {
+		t.Errorf("results.png is %v", b)
+	}
+}

@@ -1,0 +1,175 @@
+/*
+Copyright The EasyService Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+	http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPercentileAndMedian(t *testing.T) {
+	var ds []time.Duration
+	for i := 100; i >= 1; i-- {
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	for p, want := range map[float64]float64{50: 50, 99: 99, 100: 100, 1: 1} {
+		if got := percentile(ds, p); got != want {
+			t.Errorf("p%v = %v, want %v", p, got, want)
+		}
+	}
+	if got := percentile(ds[:1], 99); got != 100 {
+		t.Errorf("p99 of one sample = %v", got)
+	}
+	if got := median([]float64{3, 1, 2}); got != 2 {
+		t.Errorf("median = %v", got)
+	}
+	if got := median([]float64{4, 1, 2, 3}); got != 2.5 {
+		t.Errorf("median = %v", got)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	cfg, err := parseFlags([]string{"-mode", "medium", "-rounds", "5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.mode != "medium" || cfg.rounds != 5 || cfg.listN != defaultConfig("medium").listN {
+		t.Errorf("got %+v", cfg)
+	}
+	if cfg, err = parseFlags([]string{"--mode=smoke"}); err != nil || cfg.listN != defaultConfig("smoke").listN {
+		t.Errorf("got %+v, %v", cfg, err)
+	}
+	if _, err := parseFlags([]string{"-mode", "huge"}); err == nil {
+		t.Error("an unknown mode was accepted")
+	}
+	if _, err := parseFlags([]string{"-list-n", "10"}); err == nil {
+		t.Error("-list-n below the creates was accepted")
+	}
+}
+
+// The CRD's schema must be structural: no $ref left, a type (or int-or-string) everywhere, the
+// metadata only {type: object}, the list-map keys of ports kept.
+func TestCRDSchemaIsStructural(t *testing.T) {
+	m, err := crdManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	for _, bad := range []string{`"$ref"`, `"x-kubernetes-patch-strategy"`, `"allOf"`, `"oneOf"`} {
+		if strings.Contains(s, bad) {
+			t.Errorf("the CRD has %s", bad)
+		}
+	}
+	schema := m["spec"].(map[string]any)["versions"].([]any)[0].(map[string]any)["schema"].(map[string]any)["openAPIV3Schema"].(map[string]any)
+	props := schema["properties"].(map[string]any)
+	if md := props["metadata"].(map[string]any); len(md) != 1 || md["type"] != "object" {
+		t.Errorf("metadata = %v", md)
+	}
+	spec := props["spec"].(map[string]any)["properties"].(map[string]any)
+	ports := spec["ports"].(map[string]any)
+	if ports["x-kubernetes-list-type"] != "map" {
+		t.Errorf("ports = %v", ports)
+	}
+	target := ports["items"].(map[string]any)["properties"].(map[string]any)["targetPort"].(map[string]any)
+	if target["x-kubernetes-int-or-string"] != true {
+		t.Errorf("targetPort = %v", target)
+	}
+	var walk func(path string, v map[string]any)
+	walk = func(path string, v map[string]any) {
+		if v["type"] == nil && v["x-kubernetes-int-or-string"] == nil && v["x-kubernetes-preserve-unknown-fields"] == nil {
+			t.Errorf("%s has no type", path)
+		}
+		if p, ok := v["properties"].(map[string]any); ok {
+			for k, c := range p {
+				walk(path+"."+k, c.(map[string]any))
+			}
+		}
+		if i, ok := v["items"].(map[string]any); ok {
+			walk(path+"[]", i)
+		}
+		if a, ok := v["additionalProperties"].(map[string]any); ok {
+			walk(path+"{}", a)
+		}
+	}
+	walk("", schema)
+}
+
+func TestLabelValue(t *testing.T) {
+	k := `apiserver_request_total{code="201",resource="easyservices",subresource="status",verb="UPDATE"}`
+	for label, want := range map[string]string{"code": "201", "resource": "easyservices", "subresource": "status", "verb": "UPDATE", "group": ""} {
+		if got := labelValue(k, label); got != want {
+			t.Errorf("%s = %q, want %q", label, got, want)
+		}
+	}
+}
+
+func TestChartAndMarkdown(t *testing.T) {
+	r := newResults(defaultConfig("smoke"))
+	for i := range 3 {
+		for _, tg := range r.Targets {
+			m := map[string]float64{}
+			for _, md := range r.apiMetrics() {
+				m[md.id] = float64(10 + i + len(tg))
+			}
+			r.add(tg, m)
+		}
+	}
+	r.computeRatios()
+	dir := t.TempDir()
+	if err := r.write(dir); err != nil {
+		t.Fatal(err)
+	}
+	checkOutput(t, dir)
+
+	docs := filepath.Join(dir, "benchmarks.md")
+	if err := os.WriteFile(docs, []byte("# B\n\nbefore\n"+resultsBegin+"\nold\n"+resultsEnd+"\nafter\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.writeDocs(docs); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	if strings.Contains(s, "old") || !strings.Contains(s, "before\n") || !strings.Contains(s, "after\n") || !strings.Contains(s, "| figure | unit |") {
+		t.Errorf("docs:\n%s", s)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "benchmarks.png")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestRoundOrder(t *testing.T) {
+	order := []string{"a", "b", "c", "d", "e"}
+	want := [][]string{{"a", "b", "c", "d", "e"}, {"a", "e", "d", "c", "b"}, {"c", "d", "e", "a", "b"}, {"c", "b", "a", "e", "d"}}
+	for round, w := range want {
+		if got := roundOrder(order, round); !slices.Equal(got, w) {
+			t.Errorf("round %d: %v, want %v", round+1, got, w)
+		}
+	}
+}

@@ -1,0 +1,536 @@
+/*
+Copyright The EasyService Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+	http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
+)
+
+// The fault tests kill or stop one process of the plane (by its pid file), start it again with the
+// command line it had, and check with the fault harness that nothing acknowledged was lost. Each
+// leaves the plane as it found it: the process runs again (under a new pid, written to its pid
+// file, so hack/local-down.sh still stops it) and is ready.
+
+// planeProcess is a process of the plane, from LOCAL_UP_DIR/pids/<name>.pid.
+type planeProcess struct {
+	name string
+	pid  int
+	argv []string
+}
+
+func pidFile(name string) string { return filepath.Join(plane.dir, "pids", name+".pid") }
+
+func findPlaneProcess(t *testing.T, name string) *planeProcess {
+	t.Helper()
+	raw, err := os.ReadFile(pidFile(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatalf("%s: %v", pidFile(name), err)
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || len(cmdline) == 0 {
+		t.Fatalf("%s (pid %d) is not running: %v", name, pid, err)
+	}
+	argv := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
+	if !strings.Contains(string(cmdline), plane.dir) {
+		t.Fatalf("pid %d of %s does not run with %s: %q", pid, name, plane.dir, argv)
+	}
+	return &planeProcess{name: name, pid: pid, argv: argv}
+}
+
+// alive: the process exists, is not a zombie and still has its command line.
+func (p *planeProcess) alive() bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ...
+	if i := strings.LastIndexByte(string(stat), ')'); i > 0 && len(stat) > i+2 {
+		if s := stat[i+2]; s == 'Z' || s == 'X' {
+			return false
+		}
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid))
+	return err == nil && strings.Join(p.argv, "\x00")+"\x00" == string(cmdline)
+}
+
+// stop sends sig and waits for the process to exit.
+func (p *planeProcess) stop(t *testing.T, sig syscall.Signal, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if err := syscall.Kill(p.pid, sig); err != nil {
+		t.Fatalf("kill -%d %s (pid %d): %v", sig, p.name, p.pid, err)
+	}
+	for p.alive() {
+		if time.Since(start) > timeout {
+			t.Fatalf("%s (pid %d) still runs %v after signal %d", p.name, p.pid, timeout, sig)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("%s (pid %d) exited %v after signal %d", p.name, p.pid, time.Since(start).Round(time.Millisecond), sig)
+	return time.Since(start)
+}
+
+// restart starts the process again with the same command line, in a session of its own, with its
+// output appended to its log, and writes its pid file.
+func (p *planeProcess) restart(t *testing.T) {
+	t.Helper()
+	log, err := os.OpenFile(filepath.Join(plane.dir, "logs", p.name+".log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = log.Close() }()
+	_, _ = fmt.Fprintf(log, "# %s e2e fault test (%s): restarted: %s\n", time.Now().UTC().Format(time.RFC3339), t.Name(), strings.Join(p.argv, " "))
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = root, log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("restarting %s: %v", p.name, err)
+	}
+	go func() { _ = cmd.Wait() }() // reaps it if it dies while this test process runs
+	p.pid = cmd.Process.Pid
+	tmp := pidFile(p.name) + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(p.pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, pidFile(p.name)); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s restarted: pid %d", p.name, p.pid)
+}
+
+// ensureRunning restarts the process at the end of the test if the test left it stopped.
+func (p *planeProcess) ensureRunning(t *testing.T, ready func(t *testing.T)) {
+	t.Cleanup(func() {
+		if !p.alive() {
+			t.Logf("%s is not running at the end of the test: restarting it", p.name)
+			p.restart(t)
+		}
+		ready(t)
+	})
+}
+
+// probe GETs url with client and returns the status code (0 when there is no answer).
+func probe(client *http.Client, url string) (int, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// esProbeClient calls easyservice-apiserver directly, trusting its serving CA (no credentials:
+// the health probes are open).
+func esProbeClient(t *testing.T) *http.Client {
+	t.Helper()
+	ca, err := os.ReadFile(filepath.Join(plane.dir, "pki", "easyservice-ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "easyservice-apiserver.easyservice-system.svc", MinVersion: tls.VersionTLS12},
+	}}
+}
+
+func esReadyzURL() string { return "https://127.0.0.1:" + plane.env["ES_PORT"] + "/readyz?verbose" }
+
+// kubeProbeClient calls kube-apiserver with the admin's certificate.
+func kubeProbeClient(t *testing.T) *http.Client {
+	t.Helper()
+	pki := filepath.Join(plane.dir, "pki")
+	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, "admin.crt"), filepath.Join(pki, "admin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := os.ReadFile(filepath.Join(pki, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+	}}
+}
+
+// waitFor is eventually with a context of its own, so that it also works in a cleanup (where the
+// test's context is done).
+func waitFor(t *testing.T, timeout time.Duration, what string, condition func(ctx context.Context) (bool, string)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var last string
+	for {
+		var ok bool
+		if ok, last = condition(ctx); ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting %v for %s: last: %s", timeout, what, last)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// Recovery waits. They are generous: the machine is small and shared.
+const recoverTimeout = 2 * time.Minute
+
+func waitEtcdHealthy(t *testing.T) {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	waitFor(t, recoverTimeout, "EasyService's etcd to be healthy", func(context.Context) (bool, string) {
+		code, body := probe(client, "http://127.0.0.1:"+plane.env["ES_ETCD_CLIENT_PORT"]+"/health")
+		return code == http.StatusOK && strings.Contains(body, `"health":"true"`), fmt.Sprintf("%d %s", code, body)
+	})
+}
+
+func waitKubeAPIServerReady(t *testing.T) {
+	t.Helper()
+	client := kubeProbeClient(t)
+	waitFor(t, recoverTimeout, "kube-apiserver /readyz", func(context.Context) (bool, string) {
+		code, body := probe(client, "https://127.0.0.1:"+plane.env["KUBE_APISERVER_PORT"]+"/readyz")
+		return code == http.StatusOK, fmt.Sprintf("%d %s", code, firstLine(body))
+	})
+}
+
+// waitServing waits until our server is ready and serves EasyServices through kube-apiserver.
+func waitServing(t *testing.T) {
+	t.Helper()
+	client := esProbeClient(t)
+	waitFor(t, recoverTimeout, "easyservice-apiserver /readyz", func(context.Context) (bool, string) {
+		code, body := probe(client, esReadyzURL())
+		return code == http.StatusOK, fmt.Sprintf("%d %s", code, tail(body, 8))
+	})
+	waitFor(t, recoverTimeout, "EasyServices through kube-apiserver", func(ctx context.Context) (bool, string) {
+		_, err := plane.es.AppV1().EasyServices("default").List(ctx, metav1.ListOptions{Limit: 1})
+		return err == nil, fmt.Sprintf("%v", err)
+	})
+}
+
+// TestFaultEtcdKill: SIGKILL of EasyService's etcd under the harness's load; while it is down our
+// /readyz says not ready, and ready again once it is back; nothing acknowledged is lost.
+func TestFaultEtcdKill(t *testing.T) {
+	etcd := findPlaneProcess(t, "easyservice-etcd")
+	etcd.ensureRunning(t, func(t *testing.T) { waitEtcdHealthy(t); waitServing(t) })
+	waitServing(t)
+	probes := esProbeClient(t)
+
+	h := newFaultHarness(t, "fault-etcd")
+	h.run()
+	h.waitProgress(20, recoverTimeout)
+
+	etcd.stop(t, syscall.SIGKILL, 30*time.Second)
+	down := time.Now()
+	// /readyz tells the truth: not ready while etcd is down (the etcd check fails).
+	waitFor(t, time.Minute, "easyservice-apiserver /readyz to fail with etcd down", func(context.Context) (bool, string) {
+		code, body := probe(probes, esReadyzURL())
+		return code == http.StatusInternalServerError && strings.Contains(body, "[-]etcd"), fmt.Sprintf("%d %s", code, tail(body, 10))
+	})
+	t.Logf("/readyz failed %v after the kill", time.Since(down).Round(time.Millisecond))
+	// A few seconds more down, still not ready.
+	time.Sleep(3 * time.Second)
+	if code, body := probe(probes, esReadyzURL()); code == http.StatusOK {
+		t.Errorf("/readyz = 200 with etcd down: %s", body)
+	}
+	etcd.restart(t)
+	waitEtcdHealthy(t)
+	up := time.Now()
+	waitServing(t)
+	t.Logf("etcd down %v; /readyz ok %v after etcd was healthy again", up.Sub(down).Round(time.Millisecond), time.Since(up).Round(time.Millisecond))
+
+	h.waitProgress(20, recoverTimeout)
+	h.stopAndCheck()
+}
+
+// TestFaultServerKill: SIGKILL of easyservice-apiserver under load, restarted with the same
+// command line: requests fail while it is down (one replica), nothing acknowledged is lost.
+func TestFaultServerKill(t *testing.T) {
+	testServerStop(t, syscall.SIGKILL)
+}
+
+// TestFaultServerTerm: SIGTERM of easyservice-apiserver under load (a graceful shutdown with the
+// install's --shutdown-delay-duration), restarted with the same command line.
+func TestFaultServerTerm(t *testing.T) {
+	testServerStop(t, syscall.SIGTERM)
+}
+
+func testServerStop(t *testing.T, sig syscall.Signal) {
+	server := findPlaneProcess(t, "easyservice-apiserver")
+	server.ensureRunning(t, waitServing)
+	waitServing(t)
+
+	h := newFaultHarness(t, "fault-server")
+	h.run()
+	h.waitProgress(20, recoverTimeout)
+	took := server.stop(t, sig, time.Minute)
+	if sig == syscall.SIGTERM && took < 5*time.Second {
+		t.Errorf("easyservice-apiserver stopped %v after SIGTERM; want the --shutdown-delay-duration of the install (10s) first", took)
+	}
+	time.Sleep(2 * time.Second)
+	server.restart(t)
+	start := time.Now()
+	waitServing(t)
+	t.Logf("serving again %v after the restart", time.Since(start).Round(time.Millisecond))
+	h.waitProgress(20, recoverTimeout)
+	h.stopAndCheck()
+}
+
+// TestFaultKubeAPIServerRestart: kube-apiserver stops (SIGTERM) and starts again under load;
+// nothing acknowledged is lost and the watcher resumes.
+func TestFaultKubeAPIServerRestart(t *testing.T) {
+	kas := findPlaneProcess(t, "kube-apiserver")
+	kas.ensureRunning(t, func(t *testing.T) { waitKubeAPIServerReady(t); waitServing(t) })
+	waitServing(t)
+
+	h := newFaultHarness(t, "fault-kas")
+	h.run()
+	h.waitProgress(20, recoverTimeout)
+	kas.stop(t, syscall.SIGTERM, time.Minute)
+	time.Sleep(2 * time.Second)
+	kas.restart(t)
+	start := time.Now()
+	waitKubeAPIServerReady(t)
+	waitServing(t)
+	t.Logf("kube-apiserver ready and EasyServices served %v after the restart", time.Since(start).Round(time.Millisecond))
+	h.waitProgress(20, recoverTimeout)
+	h.stopAndCheck()
+}
+
+// isLeader reads leader_election_master_status of the default Lease from a server's metrics.
+func isLeader(ctx context.Context, c *candidateServer) (bool, error) {
+	code, body, err := c.get(ctx, "/metrics")
+	if err != nil {
+		return false, err
+	}
+	if code != http.StatusOK {
+		return false, fmt.Errorf("metrics: %d", code)
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "leader_election_master_status{") && strings.Contains(line, `name="easyservice-controller"`) {
+			return strings.HasSuffix(line, " 1"), nil
+		}
+	}
+	return false, errors.New("no leader_election_master_status in the metrics")
+}
+
+// TestFaultControllerLeaderKill: the leading controller (the plane's server) is SIGKILLed while 50
+// EasyServices are being reconciled; a second server stands for the same Lease. After the takeover
+// every EasyService converges within 30 s: its Deployment and Service exist, controlled by it, one
+// each, and nothing is left without an owner.
+func TestFaultControllerLeaderKill(t *testing.T) {
+	const n = 50
+	ctx := t.Context()
+	server := findPlaneProcess(t, "easyservice-apiserver")
+	server.ensureRunning(t, waitServing)
+	waitServing(t)
+	planeServer := &candidateServer{name: "plane", port: mustAtoi(t, plane.env["ES_PORT"])}
+	lease := func() *string {
+		l, err := plane.kube.CoordinationV1().Leases("easyservice-system").Get(ctx, "easyservice-controller", metav1.GetOptions{})
+		if err != nil {
+			return nil
+		}
+		return l.Spec.HolderIdentity
+	}
+	waitFor(t, recoverTimeout, "the plane's server to lead", func(ctx context.Context) (bool, string) {
+		ok, err := isLeader(ctx, planeServer)
+		return ok, fmt.Sprintf("%v", err)
+	})
+	killed := lease()
+	if killed == nil {
+		t.Fatal("no holder of the Lease easyservice-controller")
+	}
+
+	// The follower: a second server on the same etcd, standing for the default Lease.
+	follower := startCandidate(t, "follower", "easyservice-controller")
+	// At the end, hand the Lease back gracefully (a SIGTERM releases it), so that the plane's own
+	// server leads again at once for the tests that follow.
+	t.Cleanup(func() {
+		if !server.alive() {
+			server.restart(t)
+		}
+		_ = follower.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = follower.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+		}
+		client := &candidateServer{name: "plane", port: planeServer.port}
+		waitFor(t, recoverTimeout, "the plane's server to lead again", func(ctx context.Context) (bool, string) {
+			ok, err := isLeader(ctx, client)
+			return ok, fmt.Sprintf("%v", err)
+		})
+	})
+
+	ns := createNamespace(t, "fault-leader")
+	for i := range n {
+		es := &v1.EasyService{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("web-%d", i)},
+			Spec: v1.EasyServiceSpec{Image: "nginx:1.27", Replicas: ptrTo[int32](0), Ports: []v1.EasyServicePort{{Port: 80}},
+				ServiceType: corev1.ServiceTypeClusterIP},
+		}
+		if _, err := plane.es.AppV1().EasyServices(ns).Create(ctx, es, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Killed in the middle of the reconciles.
+	var made int
+	waitFor(t, time.Minute, "the leader to start on the EasyServices", func(ctx context.Context) (bool, string) {
+		d, err := plane.kube.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		if err == nil {
+			made = len(d.Items)
+		}
+		return err == nil && made > 0, fmt.Sprintf("%v", err)
+	})
+	server.stop(t, syscall.SIGKILL, 30*time.Second)
+	t.Logf("the leader was killed with %d of %d Deployments made", made, n)
+	server.restart(t)
+	var takeover time.Time
+	waitFor(t, recoverTimeout, "another process to take the Lease over", func(context.Context) (bool, string) {
+		holder := lease()
+		if holder != nil && *holder != *killed {
+			takeover = time.Now()
+			return true, ""
+		}
+		return false, fmt.Sprintf("holder %v", holder)
+	})
+	t.Logf("Lease taken over by %s (follower: %q)", *lease(), follower.leading(t))
+	waitServing(t)
+	var last string
+	for time.Since(takeover) < 30*time.Second {
+		if ok, why := converged(ctx, ns, n); ok {
+			t.Logf("%d EasyServices converged %v after the takeover", n, time.Since(takeover).Round(time.Millisecond))
+			return
+		} else {
+			last = why
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("not converged 30s after the takeover: %s", last)
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// converged: the namespace holds n EasyServices, each with exactly its Deployment and Service,
+// controlled by it, and no Deployment or Service without a live owner.
+func converged(ctx context.Context, ns string, n int) (bool, string) {
+	list, err := plane.es.AppV1().EasyServices(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return false, err.Error()
+	}
+	deployments, err := plane.kube.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return false, err.Error()
+	}
+	services, err := plane.kube.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return false, err.Error()
+	}
+	if len(list.Items) != n {
+		return false, fmt.Sprintf("%d EasyServices", len(list.Items))
+	}
+	byName := map[string]*v1.EasyService{}
+	for i := range list.Items {
+		byName[list.Items[i].Name] = &list.Items[i]
+	}
+	owned := func(kind string, obj metav1.Object) string {
+		ref := metav1.GetControllerOf(obj)
+		if ref == nil {
+			return fmt.Sprintf("%s %s has no controller (orphan)", kind, obj.GetName())
+		}
+		es := byName[ref.Name]
+		if es == nil || es.UID != ref.UID || obj.GetName() != es.Name {
+			return fmt.Sprintf("%s %s is controlled by %s/%s, not by its EasyService", kind, obj.GetName(), ref.Name, ref.UID)
+		}
+		return ""
+	}
+	seenD, seenS := map[string]int{}, map[string]int{}
+	for i := range deployments.Items {
+		d := &deployments.Items[i]
+		if why := owned("Deployment", d); why != "" {
+			return false, why
+		}
+		seenD[d.Name]++
+		if !deploymentMatches(d) {
+			return false, fmt.Sprintf("Deployment %s not reconciled: %+v", d.Name, d.Spec.Replicas)
+		}
+	}
+	for i := range services.Items {
+		if why := owned("Service", &services.Items[i]); why != "" {
+			return false, why
+		}
+		seenS[services.Items[i].Name]++
+	}
+	for name := range byName {
+		if seenD[name] != 1 || seenS[name] != 1 {
+			return false, fmt.Sprintf("EasyService %s has %d Deployments and %d Services (of %d and %d in all)", name, seenD[name], seenS[name], len(deployments.Items), len(services.Items))
+		}
+	}
+	return true, ""
+}
+
+func deploymentMatches(d *appsv1.Deployment) bool {
+	return d.Spec.Replicas != nil && *d.Spec.Replicas == 0 && len(d.Spec.Template.Spec.Containers) == 1 &&
+		d.Spec.Template.Spec.Containers[0].Image == "nginx:1.27"
+}

@@ -1,0 +1,401 @@
+/*
+Copyright The EasyService Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+	http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// The history of the fault harness: every request the writers and the reader made, with when it
+// was sent, when it returned and what it returned, and every event the watcher got. The checks
+// below judge it; linearizability of the single-key create/get/update/delete register is checked
+// with porcupine.
+
+type opKind string
+
+const (
+	opCreate opKind = "create"
+	opUpdate opKind = "update"
+	opDelete opKind = "delete"
+	opGet    opKind = "get"
+)
+
+// outcome is what a request's answer proves. Only the definite ones constrain the model; an
+// unknown outcome (a timeout, a broken connection, a 5xx, a 503 of the aggregator) may or may not
+// have taken effect, now or later.
+type outcome string
+
+const (
+	outOK       outcome = "ok"
+	outNotFound outcome = "notfound" // 404: the object does not exist
+	outExists   outcome = "exists"   // 409 AlreadyExists on create: it exists
+	outConflict outcome = "conflict" // 409 Conflict on update: nothing written
+	outUnknown  outcome = "unknown"
+)
+
+// op is one request of the history. Values are unique per write attempt, so a value names the
+// write that produced it.
+type op struct {
+	client  int
+	key     string
+	kind    opKind
+	value   int64 // create/update: the value written; get: the value read
+	precond int64 // update: the value of the version whose resourceVersion was the precondition
+	call    time.Duration
+	ret     time.Duration // math.MaxInt64 for an unknown outcome: it may take effect any time later
+	out     outcome
+	rv      uint64 // the resourceVersion of a definite ok answer (0 for delete)
+	detail  string // the status code or error, for messages
+}
+
+func (o op) String() string {
+	ret := "∞"
+	if o.ret != math.MaxInt64 {
+		ret = o.ret.Round(time.Millisecond).String()
+	}
+	s := fmt.Sprintf("c%d %s %s", o.client, o.kind, o.key)
+	switch o.kind {
+	case opUpdate:
+		s += fmt.Sprintf(" %d→%d", o.precond, o.value)
+	case opCreate, opGet:
+		s += fmt.Sprintf(" %d", o.value)
+	}
+	return s + fmt.Sprintf(" = %s rv=%d [%v, %s] %s", o.out, o.rv, o.call.Round(time.Millisecond), ret, o.detail)
+}
+
+// watchEvent is one event the watcher got.
+type watchEvent struct {
+	typ   string
+	key   string
+	value int64
+	rv    uint64
+	at    time.Duration
+}
+
+// relist is a 410 Gone the watcher answered by listing again: the changes between lastRV and
+// listRV may have been missed by the watch (the list shows their result).
+type relist struct {
+	at             time.Duration
+	lastRV, listRV uint64
+}
+
+// registerState is the state of one key for porcupine.
+type registerState struct {
+	exists bool
+	value  int64
+}
+
+// registerModel: the sequential specification of one EasyService under create, update with a
+// resourceVersion precondition, delete and get. An update may fail with a conflict in any state:
+// the controller writes /status, which changes the resourceVersion without changing the value.
+var registerModel = porcupine.NondeterministicModel{
+	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
+		byKey := map[string][]porcupine.Operation{}
+		var keys []string
+		for _, o := range history {
+			k := o.Input.(op).key
+			if _, ok := byKey[k]; !ok {
+				keys = append(keys, k)
+			}
+			byKey[k] = append(byKey[k], o)
+		}
+		sort.Strings(keys)
+		var out [][]porcupine.Operation
+		for _, k := range keys {
+			out = append(out, byKey[k])
+		}
+		return out
+	},
+	Init: func() []interface{} { return []interface{}{registerState{}} },
+	Step: func(state, input, _ interface{}) []interface{} {
+		s, o := state.(registerState), input.(op)
+		same := []interface{}{s}
+		switch o.kind {
+		case opCreate:
+			switch o.out {
+			case outOK:
+				if !s.exists {
+					return []interface{}{registerState{true, o.value}}
+				}
+			case outExists:
+				if s.exists {
+					return same
+				}
+			case outUnknown:
+				if !s.exists {
+					return []interface{}{s, registerState{true, o.value}}
+				}
+				return same
+			}
+		case opUpdate:
+			switch o.out {
+			case outOK:
+				if s.exists && s.value == o.precond {
+					return []interface{}{registerState{true, o.value}}
+				}
+			case outConflict:
+				return same
+			case outNotFound:
+				if !s.exists {
+					return same
+				}
+			case outUnknown:
+				if s.exists && s.value == o.precond {
+					return []interface{}{s, registerState{true, o.value}}
+				}
+				return same
+			}
+		case opDelete:
+			switch o.out {
+			case outOK:
+				if s.exists {
+					return []interface{}{registerState{}}
+				}
+			case outNotFound:
+				if !s.exists {
+					return same
+				}
+			case outUnknown:
+				if s.exists {
+					return []interface{}{s, registerState{}}
+				}
+				return same
+			}
+		case opGet:
+			switch o.out {
+			case outOK:
+				if s.exists && s.value == o.value {
+					return same
+				}
+			case outNotFound:
+				if !s.exists {
+					return same
+				}
+			case outUnknown:
+				return same
+			}
+		}
+		return nil
+	},
+	Equal: func(a, b interface{}) bool { return a.(registerState) == b.(registerState) },
+	DescribeOperation: func(input, _ interface{}) string {
+		return input.(op).String()
+	},
+}
+
+// checkLinearizable checks the history with porcupine, key by key.
+func checkLinearizable(ops []op, timeout time.Duration) (porcupine.CheckResult, string) {
+	var history []porcupine.Operation
+	for _, o := range ops {
+		if o.kind == opGet && o.out == outUnknown {
+			continue // a get that failed says nothing
+		}
+		history = append(history, porcupine.Operation{
+			ClientId: o.client, Input: o, Call: int64(o.call), Output: nil, Return: int64(o.ret),
+		})
+	}
+	result := porcupine.CheckOperationsTimeout(registerModel.ToModel(), history, timeout)
+	if result != porcupine.Illegal {
+		return result, ""
+	}
+	// Name the keys whose histories are not linearizable, with their operations.
+	var b strings.Builder
+	byKey := map[string][]op{}
+	for _, o := range ops {
+		byKey[o.key] = append(byKey[o.key], o)
+	}
+	for k, kops := range byKey {
+		var h []porcupine.Operation
+		for _, o := range kops {
+			if o.kind == opGet && o.out == outUnknown {
+				continue
+			}
+			h = append(h, porcupine.Operation{ClientId: o.client, Input: o, Call: int64(o.call), Return: int64(o.ret)})
+		}
+		if porcupine.CheckOperationsTimeout(registerModel.ToModel(), h, timeout) == porcupine.Illegal {
+			fmt.Fprintf(&b, "key %s:\n", k)
+			for _, o := range kops {
+				fmt.Fprintf(&b, "  %s\n", o)
+			}
+		}
+	}
+	return result, b.String()
+}
+
+// checkResourceVersions: for one key, an answer that came after another returned never carries a
+// smaller resourceVersion, and an acknowledged write carries a larger one than anything returned
+// before it was sent.
+func checkResourceVersions(ops []op) []string {
+	var problems []string
+	byKey := map[string][]op{}
+	for _, o := range ops {
+		if o.out == outOK && o.rv != 0 {
+			byKey[o.key] = append(byKey[o.key], o)
+		}
+	}
+	for k, kops := range byKey {
+		for _, a := range kops {
+			for _, b := range kops {
+				if a.ret >= b.call {
+					continue
+				}
+				write := b.kind == opCreate || b.kind == opUpdate
+				if b.rv < a.rv || (write && b.rv == a.rv) {
+					problems = append(problems, fmt.Sprintf("key %s: %s returned before %s was sent, but resourceVersion went from %d to %d", k, a, b, a.rv, b.rv))
+				}
+			}
+		}
+	}
+	return problems
+}
+
+// checkWatch: the watcher's events came in strictly growing resourceVersions, none twice; every
+// acknowledged create and update appears as an event with its resourceVersion and value, and every
+// acknowledged delete as a DELETED event, unless the watcher had to relist (410) over it; no event
+// carries a value nobody wrote.
+func checkWatch(ops []op, events []watchEvent, relists []relist) []string {
+	var problems []string
+	seen := map[uint64]watchEvent{}
+	var last uint64
+	ri := 0
+	for _, e := range events {
+		for ri < len(relists) && relists[ri].at <= e.at {
+			last = max(last, relists[ri].listRV)
+			ri++
+		}
+		if prev, dup := seen[e.rv]; dup {
+			problems = append(problems, fmt.Sprintf("event %s %s rv=%d seen twice (first %s %s)", e.typ, e.key, e.rv, prev.typ, prev.key))
+		}
+		if e.rv <= last {
+			problems = append(problems, fmt.Sprintf("event %s %s rv=%d after rv %d", e.typ, e.key, e.rv, last))
+		}
+		seen[e.rv] = e
+		last = max(last, e.rv)
+	}
+	inGap := func(rv uint64) bool {
+		for _, r := range relists {
+			if rv > r.lastRV && rv <= r.listRV {
+				return true
+			}
+		}
+		return false
+	}
+	written := map[string]map[int64]bool{}
+	deleted := map[string]bool{}
+	for _, e := range events {
+		if e.typ == "DELETED" {
+			deleted[e.key] = true
+		}
+	}
+	for _, o := range ops {
+		if o.kind == opCreate || o.kind == opUpdate {
+			if written[o.key] == nil {
+				written[o.key] = map[int64]bool{}
+			}
+			written[o.key][o.value] = true
+		}
+		if o.out != outOK {
+			continue
+		}
+		switch o.kind {
+		case opCreate, opUpdate:
+			e, ok := seen[o.rv]
+			switch {
+			case !ok && !inGap(o.rv):
+				problems = append(problems, fmt.Sprintf("no event for the acknowledged %s", o))
+			case ok && (e.key != o.key || e.value != o.value):
+				problems = append(problems, fmt.Sprintf("the event at rv %d is %s %s=%d, but the acknowledged %s", o.rv, e.typ, e.key, e.value, o))
+			}
+		case opDelete:
+			relisted := false
+			for _, r := range relists {
+				relisted = relisted || r.at >= o.call
+			}
+			if !deleted[o.key] && !relisted {
+				problems = append(problems, fmt.Sprintf("no DELETED event for the acknowledged %s", o))
+			}
+		}
+	}
+	for _, e := range events {
+		if e.typ != "DELETED" && !written[e.key][e.value] {
+			problems = append(problems, fmt.Sprintf("event %s %s rv=%d with value %d that nobody wrote", e.typ, e.key, e.rv, e.value))
+		}
+	}
+	return problems
+}
+
+// TestFaultHistoryChecks: the checks of the fault harness catch what they are for, on made-up
+// histories (no plane needed).
+func TestFaultHistoryChecks(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	create := op{client: 0, key: "a", kind: opCreate, value: 1, call: ms(0), ret: ms(10), out: outOK, rv: 10}
+	update := op{client: 0, key: "a", kind: opUpdate, value: 2, precond: 1, call: ms(20), ret: ms(30), out: outOK, rv: 11}
+	good := []op{create, update, {client: 1, key: "a", kind: opGet, value: 2, call: ms(40), ret: ms(50), out: outOK, rv: 11}}
+	if r, why := checkLinearizable(good, time.Minute); r != porcupine.Ok {
+		t.Errorf("a good history: %s %s", r, why)
+	}
+	// An unknown update may or may not have happened.
+	unknown := op{client: 0, key: "a", kind: opUpdate, value: 3, precond: 2, call: ms(60), ret: math.MaxInt64, out: outUnknown}
+	for _, v := range []int64{2, 3} {
+		h := append(append([]op{}, good...), unknown, op{client: 1, key: "a", kind: opGet, value: v, call: ms(70), ret: ms(80), out: outOK})
+		if r, why := checkLinearizable(h, time.Minute); r != porcupine.Ok {
+			t.Errorf("a read of %d after an unknown update: %s %s", v, r, why)
+		}
+	}
+	bad := map[string][]op{
+		"lost update": {create, update, {client: 1, key: "a", kind: opGet, value: 1, call: ms(40), ret: ms(50), out: outOK, rv: 10}},
+		"lost create": {create, {client: 1, key: "a", kind: opGet, call: ms(40), ret: ms(50), out: outNotFound}},
+		"phantom":     {create, {client: 1, key: "a", kind: opGet, value: 7, call: ms(40), ret: ms(50), out: outOK}},
+		"stale precondition": {create, update,
+			{client: 1, key: "a", kind: opUpdate, value: 4, precond: 1, call: ms(40), ret: ms(50), out: outOK, rv: 12}},
+	}
+	for name, h := range bad {
+		if r, _ := checkLinearizable(h, time.Minute); r != porcupine.Illegal {
+			t.Errorf("%s: %s, want Illegal", name, r)
+		}
+	}
+	if p := checkResourceVersions(good); len(p) != 0 {
+		t.Errorf("resourceVersions of a good history: %v", p)
+	}
+	if p := checkResourceVersions(bad["lost update"]); len(p) != 1 {
+		t.Errorf("a resourceVersion going back: %v", p)
+	}
+
+	events := []watchEvent{{typ: "ADDED", key: "a", value: 1, rv: 10, at: ms(10)}, {typ: "MODIFIED", key: "a", value: 2, rv: 11, at: ms(30)}}
+	if p := checkWatch(good, events, nil); len(p) != 0 {
+		t.Errorf("watch of a good history: %v", p)
+	}
+	if p := checkWatch(good, events[:1], nil); len(p) != 1 {
+		t.Errorf("a missed event: %v", p)
+	}
+	if p := checkWatch(good, events[:1], []relist{{at: ms(35), lastRV: 10, listRV: 11}}); len(p) != 0 {
+		t.Errorf("an event missed in a relist: %v", p)
+	}
+	if p := checkWatch(good, append(events, events[1]), nil); len(p) != 2 {
+		t.Errorf("an event twice: %v", p)
+	}
+	if p := checkWatch(good, []watchEvent{events[0], {typ: "MODIFIED", key: "a", value: 9, rv: 11}}, nil); len(p) != 2 {
+		t.Errorf("an event with a value nobody wrote: %v", p)
+	}
+}
