@@ -108,92 +108,107 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	return errors.Join(errs...)
 }
 
+// childKind says how to read, extract and apply one kind of child; syncChild does the rest.
+type childKind[T metav1.Object, A any] struct {
+	kind                         string
+	reasonCreated, reasonUpdated string
+	reasonFailed                 string
+	cached                       func() (T, error)
+	get                          func(ctx context.Context) (T, error)
+	desired                      func() A
+	extract                      func(live T) (A, error)
+	apply                        func(ctx context.Context, desired A) (T, error)
+}
+
 // syncDeployment applies the Deployment of es unless it already is as desired. It returns the
 // Deployment es controls, if any, and a problem when a Deployment of that name is not es's or the
 // cluster refused ours.
 func (c *Controller) syncDeployment(ctx context.Context, es *v1.EasyService) (*appsv1.Deployment, *problem, error) {
 	client := c.kubeClient.AppsV1().Deployments(es.Namespace)
-	live, err := c.deploymentLister.Deployments(es.Namespace).Get(es.Name)
-	if apierrors.IsNotFound(err) {
-		// The informer holds only Deployments with our label: ask whether one without it exists,
-		// before an apply would take it over.
-		live, err = client.Get(ctx, es.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			live, err = nil, nil
-		}
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if live != nil && !metav1.IsControlledBy(live, es) {
-		return nil, foreignChild(es, "Deployment"), errResourceExists
-	}
-
-	desired := newDeployment(es)
-	if live != nil {
-		applied, err := appsv1apply.ExtractDeployment(live, FieldManager)
-		if err != nil {
-			return live, nil, fmt.Errorf("extracting the fields %s owns in Deployment %s: %w", FieldManager, klog.KObj(live), err)
-		}
-		if equality.Semantic.DeepEqual(applied, desired) {
-			return live, nil, nil
-		}
-	}
-	result, err := client.Apply(ctx, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
-	if err != nil {
-		if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
-			return live, nil, errNamespaceTerminating
-		}
-		return live, refusedChild(ReasonDeploymentFailed, "Deployment", es, err), err
-	}
-	switch {
-	case live == nil:
-		c.reportApplied(ctx, es, result, "Deployment", ReasonDeploymentCreated, "Created")
-	case live.ResourceVersion != result.ResourceVersion:
-		c.reportApplied(ctx, es, result, "Deployment", ReasonDeploymentUpdated, "Updated")
-	}
-	return result, nil, nil
+	return syncChild(ctx, c, es, childKind[*appsv1.Deployment, *appsv1apply.DeploymentApplyConfiguration]{
+		kind:          "Deployment",
+		reasonCreated: ReasonDeploymentCreated,
+		reasonUpdated: ReasonDeploymentUpdated,
+		reasonFailed:  ReasonDeploymentFailed,
+		cached:        func() (*appsv1.Deployment, error) { return c.deploymentLister.Deployments(es.Namespace).Get(es.Name) },
+		get: func(ctx context.Context) (*appsv1.Deployment, error) {
+			return client.Get(ctx, es.Name, metav1.GetOptions{})
+		},
+		desired: func() *appsv1apply.DeploymentApplyConfiguration { return newDeployment(es) },
+		extract: func(live *appsv1.Deployment) (*appsv1apply.DeploymentApplyConfiguration, error) {
+			return appsv1apply.ExtractDeployment(live, FieldManager)
+		},
+		apply: func(ctx context.Context, desired *appsv1apply.DeploymentApplyConfiguration) (*appsv1.Deployment, error) {
+			return client.Apply(ctx, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+		},
+	})
 }
 
 // syncService applies the Service of es unless it already is as desired, like syncDeployment.
 func (c *Controller) syncService(ctx context.Context, es *v1.EasyService) (*corev1.Service, *problem, error) {
 	client := c.kubeClient.CoreV1().Services(es.Namespace)
-	live, err := c.serviceLister.Services(es.Namespace).Get(es.Name)
+	return syncChild(ctx, c, es, childKind[*corev1.Service, *corev1apply.ServiceApplyConfiguration]{
+		kind:          "Service",
+		reasonCreated: ReasonServiceCreated,
+		reasonUpdated: ReasonServiceUpdated,
+		reasonFailed:  ReasonServiceFailed,
+		cached:        func() (*corev1.Service, error) { return c.serviceLister.Services(es.Namespace).Get(es.Name) },
+		get: func(ctx context.Context) (*corev1.Service, error) {
+			return client.Get(ctx, es.Name, metav1.GetOptions{})
+		},
+		desired: func() *corev1apply.ServiceApplyConfiguration { return newService(es) },
+		extract: func(live *corev1.Service) (*corev1apply.ServiceApplyConfiguration, error) {
+			return corev1apply.ExtractService(live, FieldManager)
+		},
+		apply: func(ctx context.Context, desired *corev1apply.ServiceApplyConfiguration) (*corev1.Service, error) {
+			return client.Apply(ctx, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+		},
+	})
+}
+
+// syncChild applies the desired child of es unless what es's field manager owns of the live child
+// already is as desired. It never touches a child of that name that es does not control.
+func syncChild[T metav1.Object, A any](ctx context.Context, c *Controller, es *v1.EasyService, k childKind[T, A]) (T, *problem, error) {
+	var none T
+	live, err := k.cached()
 	if apierrors.IsNotFound(err) {
-		live, err = client.Get(ctx, es.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			live, err = nil, nil
-		}
+		// The informer holds only children with our label: ask whether one without it exists,
+		// before an apply would take it over.
+		live, err = k.get(ctx)
+	}
+	exists := err == nil
+	if apierrors.IsNotFound(err) {
+		live, err = none, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return none, nil, err
 	}
-	if live != nil && !metav1.IsControlledBy(live, es) {
-		return nil, foreignChild(es, "Service"), errResourceExists
+	if exists && !metav1.IsControlledBy(live, es) {
+		return none, foreignChild(es, k.kind), errResourceExists
 	}
 
-	desired := newService(es)
-	if live != nil {
-		applied, err := corev1apply.ExtractService(live, FieldManager)
+	desired := k.desired()
+	if exists {
+		applied, err := k.extract(live)
 		if err != nil {
-			return live, nil, fmt.Errorf("extracting the fields %s owns in Service %s: %w", FieldManager, klog.KObj(live), err)
+			return live, nil, fmt.Errorf("extracting the fields %s owns in %s %s: %w", FieldManager, k.kind, klog.KObj(live), err)
 		}
 		if equality.Semantic.DeepEqual(applied, desired) {
 			return live, nil, nil
 		}
 	}
-	result, err := client.Apply(ctx, desired, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	result, err := k.apply(ctx, desired)
 	if err != nil {
 		if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 			return live, nil, errNamespaceTerminating
 		}
-		return live, refusedChild(ReasonServiceFailed, "Service", es, err), err
+		return live, refusedChild(k.reasonFailed, k.kind, es, err), err
 	}
 	switch {
-	case live == nil:
-		c.reportApplied(ctx, es, result, "Service", ReasonServiceCreated, "Created")
-	case live.ResourceVersion != result.ResourceVersion:
-		c.reportApplied(ctx, es, result, "Service", ReasonServiceUpdated, "Updated")
+	case !exists:
+		c.reportApplied(ctx, es, result, k.kind, k.reasonCreated, "Created")
+	case live.GetResourceVersion() != result.GetResourceVersion():
+		c.reportApplied(ctx, es, result, k.kind, k.reasonUpdated, "Updated")
 	}
 	return result, nil, nil
 }
