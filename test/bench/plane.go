@@ -17,7 +17,6 @@ limitations under the License.
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -36,6 +35,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/easyservice/easyservice/test/localplane"
 )
 
 // plane is a local control plane of hack/local-up.sh and what the benchmark needs of it: the two
@@ -77,7 +78,8 @@ func startPlane(ctx context.Context, root string, kwokNodes int, log io.Writer) 
 	if dir, err = os.MkdirTemp("", "easyservice-bench-"); err != nil {
 		return "", nil, err
 	}
-	env, err := planeEnv(dir, kwokNodes)
+	// Enough fake nodes for the controller's pods.
+	env, err := localplane.Env(dir, "KWOK_NODES="+strconv.Itoa(kwokNodes))
 	if err != nil {
 		return "", nil, err
 	}
@@ -107,32 +109,9 @@ func startPlane(ctx context.Context, root string, kwokNodes int, log io.Writer) 
 	return dir, stop, nil
 }
 
-// planeEnv is the environment of hack/local-up.sh: the state directory, free loopback ports and
-// enough fake nodes for the controller's pods.
-func planeEnv(dir string, kwokNodes int) ([]string, error) {
-	names := []string{"KUBE_APISERVER_PORT", "ETCD_CLIENT_PORT", "ETCD_PEER_PORT", "ES_ETCD_CLIENT_PORT",
-		"ES_ETCD_PEER_PORT", "ES_PORT", "KCM_PORT", "SCHEDULER_PORT", "KWOK_PORT"}
-	env := append(os.Environ(), "LOCAL_UP_DIR="+dir, "SKIP_EXAMPLES=1", "KWOK_NODES="+strconv.Itoa(kwokNodes))
-	var listeners []net.Listener
-	defer func() {
-		for _, l := range listeners {
-			_ = l.Close()
-		}
-	}()
-	for _, name := range names {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		listeners = append(listeners, l)
-		env = append(env, name+"="+strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
-	}
-	return env, nil
-}
-
 // loadPlane reads dir/env and dir/pki of a running plane.
 func loadPlane(dir string) (*plane, error) {
-	vars, err := readEnvFile(filepath.Join(dir, "env"))
+	vars, err := localplane.ReadEnvFile(filepath.Join(dir, "env"))
 	if err != nil {
 		return nil, err
 	}
@@ -171,23 +150,6 @@ func loadPlane(dir string) (*plane, error) {
 		}
 	}
 	return p, nil
-}
-
-func readEnvFile(path string) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading the local plane's env file: %w", err)
-	}
-	defer func() { _ = f.Close() }()
-	vars := map[string]string{}
-	scanner := bufio.NewScanner(f)
-	for scanner.Scan() {
-		line := strings.TrimPrefix(strings.TrimSpace(scanner.Text()), "export ")
-		if key, value, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(key, "#") {
-			vars[key] = strings.Trim(value, `"'`)
-		}
-	}
-	return vars, scanner.Err()
 }
 
 // kasFlag is the value of kube-apiserver's --name=value flag, or "".

@@ -24,15 +24,12 @@ limitations under the License.
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +40,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
+	"github.com/easyservice/easyservice/test/localplane"
 )
 
 // plane is the control plane every test uses.
@@ -75,7 +73,8 @@ func run(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		env, err := planeEnv(dir)
+		// Free ports, so that the suite never collides with a developer's plane.
+		env, err := localplane.Env(dir)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -101,57 +100,14 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// planeEnv is the environment of hack/local-up.sh: a state directory and free loopback ports, so the
-// suite never collides with a developer's plane.
-func planeEnv(dir string) ([]string, error) {
-	names := []string{"KUBE_APISERVER_PORT", "ETCD_CLIENT_PORT", "ETCD_PEER_PORT", "ES_ETCD_CLIENT_PORT",
-		"ES_ETCD_TLS_PORT", "ES_ETCD_PEER_PORT", "ES_PORT", "KCM_PORT", "SCHEDULER_PORT", "KWOK_PORT"}
-	env := append(os.Environ(), "LOCAL_UP_DIR="+dir, "SKIP_EXAMPLES=1")
-	var listeners []net.Listener
-	defer func() {
-		for _, l := range listeners {
-			_ = l.Close()
-		}
-	}()
-	for _, name := range names {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		listeners = append(listeners, l)
-		env = append(env, name+"="+strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
-	}
-	return env, nil
-}
-
 // loadPlane reads the kubeconfig and the kubectl path that hack/local-up.sh wrote to dir/env.
 func loadPlane(dir string) error {
-	f, err := os.Open(filepath.Join(dir, "env"))
+	vars, err := localplane.ReadEnvFile(filepath.Join(dir, "env"))
 	if err != nil {
-		return fmt.Errorf("reading the local plane's env file: %w", err)
-	}
-	defer func() { _ = f.Close() }()
-	plane.dir = dir
-	plane.env = map[string]string{}
-	scanner := bufio.NewScanner(f)
-	for scanner.Scan() {
-		line := strings.TrimPrefix(strings.TrimSpace(scanner.Text()), "export ")
-		key, value, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		value = strings.Trim(value, `"'`)
-		plane.env[key] = value
-		switch key {
-		case "KUBECONFIG":
-			plane.kubeconfig = value
-		case "KUBECTL":
-			plane.kubectl = value
-		}
-	}
-	if err := scanner.Err(); err != nil {
 		return err
 	}
+	plane.dir, plane.env = dir, vars
+	plane.kubeconfig, plane.kubectl = vars["KUBECONFIG"], vars["KUBECTL"]
 	if plane.kubeconfig == "" || plane.kubectl == "" {
 		return fmt.Errorf("%s/env sets no KUBECONFIG or KUBECTL", dir)
 	}
