@@ -92,8 +92,13 @@ type ExtraConfig struct {
 type ControllerConfig struct {
 	// KubeClientConfig reaches the workload cluster, with the controller's rate limits and user agent.
 	KubeClientConfig *restclient.Config
+	// EventClientConfig is the same for the controller's Events, with rate limits of their own.
+	EventClientConfig *restclient.Config
 	// Workers is the number of EasyServices synced in parallel.
 	Workers int
+	// StatusBatchPeriod delays the syncs that changes of the children cause, so that one status
+	// write reports a burst of them.
+	StatusBatchPeriod time.Duration
 	// LeaderElection configures the Lease in the workload cluster that elects the one replica
 	// running the controller.
 	LeaderElection componentbaseconfig.LeaderElectionConfiguration
@@ -182,15 +187,22 @@ func (s *EasyServiceServer) installController(cc *ControllerConfig, loopbackConf
 	if err != nil {
 		return err
 	}
-	kubeInformers := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, 0, kubeinformers.WithTweakListOptions(controller.ChildListOptions))
+	eventClient, err := kubernetes.NewForConfig(cc.EventClientConfig)
+	if err != nil {
+		return err
+	}
+	// Every Deployment and Service, trimmed to its metadata unless the controller manages it: see
+	// controller.TrimChild.
+	kubeInformers := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, 0, kubeinformers.WithTransform(controller.TrimChild))
 	// The resync is a safety net: a sync with nothing to do makes no request.
-	esInformers := esinformers.NewSharedInformerFactory(esClient, 10*time.Minute)
+	esInformers := esinformers.NewSharedInformerFactoryWithOptions(esClient, 10*time.Minute, esinformers.WithTransform(controller.TrimEasyService))
 
 	var started atomic.Pointer[controller.Controller]
 	s.GenericAPIServer.AddPostStartHookOrDie("start-easyservice-controller", func(hookCtx genericapiserver.PostStartHookContext) error {
 		ctx := klog.NewContext(hookCtx, klog.FromContext(hookCtx).WithName(controller.ControllerName))
-		c, err := controller.NewController(ctx, kubeClient, esClient,
-			esInformers.App().V1().EasyServices(), kubeInformers.Apps().V1().Deployments(), kubeInformers.Core().V1().Services())
+		c, err := controller.NewController(ctx, kubeClient, eventClient, esClient,
+			esInformers.App().V1().EasyServices(), kubeInformers.Apps().V1().Deployments(), kubeInformers.Core().V1().Services(),
+			cc.StatusBatchPeriod)
 		if err != nil {
 			return err
 		}

@@ -89,9 +89,12 @@ type ControllerOptions struct {
 	Enabled bool
 	// Workers is the number of EasyServices synced in parallel.
 	Workers int
-	// KubeAPIQPS and KubeAPIBurst limit the controller's requests to the workload cluster.
+	// KubeAPIQPS and KubeAPIBurst limit the controller's requests to the workload cluster; its
+	// Events have limits of the same size of their own.
 	KubeAPIQPS   float32
 	KubeAPIBurst int
+	// StatusBatchPeriod delays the syncs that changes of the children cause.
+	StatusBatchPeriod time.Duration
 	// LeaderElection configures the Lease that makes one replica the controller's leader.
 	LeaderElection componentbaseconfig.LeaderElectionConfiguration
 }
@@ -99,10 +102,13 @@ type ControllerOptions struct {
 // NewControllerOptions returns the default options of the controller.
 func NewControllerOptions() *ControllerOptions {
 	return &ControllerOptions{
-		Enabled:      true,
-		Workers:      5,
-		KubeAPIQPS:   20,
-		KubeAPIBurst: 30,
+		Enabled: true,
+		Workers: 5,
+		// Two applies per new EasyService: 100 QPS make 50 a second. kube-apiserver's API Priority
+		// and Fairness is what protects it; this only caps a controller gone wrong.
+		KubeAPIQPS:        100,
+		KubeAPIBurst:      200,
+		StatusBatchPeriod: time.Second,
 		LeaderElection: componentbaseconfig.LeaderElectionConfiguration{
 			LeaderElect:       true,
 			LeaseDuration:     metav1.Duration{Duration: 15 * time.Second},
@@ -123,6 +129,9 @@ func (o *ControllerOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Workers, "controller-workers", o.Workers, "The number of EasyServices the controller syncs in parallel.")
 	fs.Float32Var(&o.KubeAPIQPS, "controller-kube-api-qps", o.KubeAPIQPS, "The queries per second of the controller's requests to the cluster.")
 	fs.IntVar(&o.KubeAPIBurst, "controller-kube-api-burst", o.KubeAPIBurst, "The burst of the controller's requests to the cluster.")
+	fs.DurationVar(&o.StatusBatchPeriod, "controller-status-batch-period", o.StatusBatchPeriod,
+		"How long the controller waits after a change of a Deployment or Service before it updates the EasyService's status, "+
+			"so that one status write reports a burst of changes (a rollout). 0 updates it at once.")
 	componentbaseoptions.BindLeaderElectionFlags(&o.LeaderElection, fs)
 }
 
@@ -137,6 +146,9 @@ func (o *ControllerOptions) Validate() []error {
 	}
 	if o.KubeAPIQPS <= 0 {
 		errs = append(errs, fmt.Errorf("--controller-kube-api-qps must be positive, got %v", o.KubeAPIQPS))
+	}
+	if o.StatusBatchPeriod < 0 {
+		errs = append(errs, fmt.Errorf("--controller-status-batch-period must not be negative, got %v", o.StatusBatchPeriod))
 	}
 	if o.KubeAPIBurst < 1 {
 		errs = append(errs, fmt.Errorf("--controller-kube-api-burst must be at least 1, got %d", o.KubeAPIBurst))
@@ -180,15 +192,19 @@ func (o *ControllerOptions) Config(kubeConfig *rest.Config) (*apiserver.Controll
 	cfg.ContentType = runtime.ContentTypeProtobuf
 	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	cfg = rest.AddUserAgent(cfg, controller.ControllerName)
+	// The same limits again, of their own, as kube-controller-manager and kube-scheduler do.
+	eventCfg := rest.CopyConfig(cfg)
 
 	hostname, err := os.Hostname()
 	if err != nil {
 		return nil, fmt.Errorf("naming this process for leader election: %w", err)
 	}
 	return &apiserver.ControllerConfig{
-		KubeClientConfig: cfg,
-		Workers:          o.Workers,
-		LeaderElection:   o.LeaderElection,
+		KubeClientConfig:  cfg,
+		EventClientConfig: eventCfg,
+		Workers:           o.Workers,
+		StatusBatchPeriod: o.StatusBatchPeriod,
+		LeaderElection:    o.LeaderElection,
 		// Unique even for two processes on one host.
 		Identity: hostname + "_" + string(uuid.NewUUID()),
 	}, nil

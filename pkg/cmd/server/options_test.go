@@ -40,7 +40,7 @@ func parseControllerFlags(t *testing.T, args ...string) *ControllerOptions {
 func TestControllerOptionsDefaults(t *testing.T) {
 	o := parseControllerFlags(t)
 	le := o.LeaderElection
-	if !o.Enabled || o.Workers != 5 || o.KubeAPIQPS != 20 || o.KubeAPIBurst != 30 || !le.LeaderElect ||
+	if !o.Enabled || o.Workers != 5 || o.KubeAPIQPS != 100 || o.KubeAPIBurst != 200 || o.StatusBatchPeriod != time.Second || !le.LeaderElect ||
 		le.ResourceName != "easyservice-controller" || le.ResourceNamespace != "easyservice-system" || le.ResourceLock != "leases" ||
 		le.LeaseDuration.Duration != 15*time.Second || le.RenewDeadline.Duration != 10*time.Second || le.RetryPeriod.Duration != 2*time.Second {
 		t.Errorf("defaults = %+v", o)

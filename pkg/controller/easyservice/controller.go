@@ -41,12 +41,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	kubescheme "k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	appslisters "k8s.io/client-go/listers/apps/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
@@ -73,8 +72,11 @@ const (
 // Controller makes a Deployment and a Service for every EasyService and reports their state in the
 // EasyService's status. Only one process runs it at a time: see RunLeaderElected.
 type Controller struct {
-	// kubeClient writes Deployments, Services and Events in the workload cluster.
+	// kubeClient writes Deployments and Services in the workload cluster.
 	kubeClient kubernetes.Interface
+	// eventClient writes Events in the workload cluster, with rate limits of its own so that a
+	// burst of events never slows the children down.
+	eventClient kubernetes.Interface
 	// esClient writes the status of EasyServices through our own API.
 	esClient clientset.Interface
 
@@ -82,14 +84,20 @@ type Controller struct {
 	esLister eslisters.EasyServiceLister
 	// esSynced tells whether the EasyService handler has seen the initial list.
 	esSynced cache.InformerSynced
-	// deploymentLister reads the Deployments labelled as managed by the controller.
-	deploymentLister appslisters.DeploymentLister
+	// deployments reads every Deployment (those the controller does not manage trimmed to their
+	// metadata by TrimChild) from the informer's cache, or the result of the controller's own apply
+	// while the informer has not caught up with it.
+	deployments cache.MutationCache
 	// deploymentSynced tells whether the Deployment handler has seen the initial list.
 	deploymentSynced cache.InformerSynced
-	// serviceLister reads the Services labelled as managed by the controller.
-	serviceLister corelisters.ServiceLister
+	// services is the same for Services.
+	services cache.MutationCache
 	// serviceSynced tells whether the Service handler has seen the initial list.
 	serviceSynced cache.InformerSynced
+
+	// statusBatchPeriod delays the syncs that changes of the children cause, so that a burst of
+	// them (a Deployment rolling out) makes one status write; zero syncs at once.
+	statusBatchPeriod time.Duration
 
 	// eventBroadcaster sends the events of recorder to the workload cluster while Run runs.
 	eventBroadcaster record.EventBroadcaster
@@ -106,17 +114,36 @@ type Controller struct {
 
 	// now returns the time of new condition transitions; tests replace it.
 	now func() metav1.Time
+	// clock drives the queue's delays; tests replace it.
+	clock clock.WithTicker
 }
 
-// NewController returns a controller fed by the given informers. ctx gives the logger of the event
-// handlers and of the event broadcaster, which stops with ctx.
+// mutationCacheTTL bounds how long the result of an apply stands in for an object the informer has
+// not delivered: past it, a child created and deleted before the informer saw either is forgotten.
+const mutationCacheTTL = time.Minute
+
+// newMutationCache returns the cache of a child informer's store and the controller's own applies.
+func newMutationCache(logger klog.Logger, informer cache.SharedIndexInformer) cache.MutationCache {
+	return cache.NewIntegerResourceVersionMutationCacheWithOptions(logger, informer.GetStore(), cache.MutationCacheOptions{
+		TTL:          mutationCacheTTL,
+		IncludeAdds:  true,
+		MaxCacheSize: 10000,
+	})
+}
+
+// NewController returns a controller fed by the given informers. The Deployment and Service
+// informers must list every object of their kind, trimmed by TrimChild; the EasyService informer's
+// objects may lack their managedFields (TrimEasyService). ctx gives the logger of the event handlers
+// and of the event broadcaster, which stops with ctx. statusBatchPeriod: see the flag
+// --controller-status-batch-period.
 func NewController(
 	ctx context.Context,
-	kubeClient kubernetes.Interface,
+	kubeClient, eventClient kubernetes.Interface,
 	esClient clientset.Interface,
 	esInformer esinformers.TypedEasyServiceInformer,
 	deploymentInformer appsinformers.TypedDeploymentInformer,
 	serviceInformer coreinformers.TypedServiceInformer,
+	statusBatchPeriod time.Duration,
 ) (*Controller, error) {
 	logger := klog.FromContext(ctx)
 	registerMetrics()
@@ -132,14 +159,17 @@ func NewController(
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 
 	c := &Controller{
-		kubeClient:       kubeClient,
-		esClient:         esClient,
-		esLister:         esInformer.Lister(),
-		deploymentLister: deploymentInformer.Lister(),
-		serviceLister:    serviceInformer.Lister(),
-		eventBroadcaster: broadcaster,
-		recorder:         broadcaster.NewRecorder(scheme, corev1.EventSource{Component: ControllerName}),
-		now:              func() metav1.Time { return metav1.Now().Rfc3339Copy() },
+		kubeClient:        kubeClient,
+		eventClient:       eventClient,
+		esClient:          esClient,
+		esLister:          esInformer.Lister(),
+		deployments:       newMutationCache(logger, deploymentInformer.Informer()),
+		services:          newMutationCache(logger, serviceInformer.Informer()),
+		statusBatchPeriod: statusBatchPeriod,
+		eventBroadcaster:  broadcaster,
+		recorder:          broadcaster.NewRecorder(scheme, corev1.EventSource{Component: ControllerName}),
+		now:               func() metav1.Time { return metav1.Now().Rfc3339Copy() },
+		clock:             clock.RealClock{},
 	}
 
 	options := cache.HandlerOptions{Logger: &logger}
@@ -152,11 +182,11 @@ func NewController(
 	if err != nil {
 		return nil, fmt.Errorf("adding the EasyService event handler: %w", err)
 	}
-	deploymentRegistration, err := deploymentInformer.TypedInformer().AddTypedEventHandler(childEventHandler[*appsv1.Deployment](c), options)
+	deploymentRegistration, err := deploymentInformer.TypedInformer().AddTypedEventHandler(childEventHandler[*appsv1.Deployment](c, c.deployments), options)
 	if err != nil {
 		return nil, fmt.Errorf("adding the Deployment event handler: %w", err)
 	}
-	serviceRegistration, err := serviceInformer.TypedInformer().AddTypedEventHandler(childEventHandler[*corev1.Service](c), options)
+	serviceRegistration, err := serviceInformer.TypedInformer().AddTypedEventHandler(childEventHandler[*corev1.Service](c, c.services), options)
 	if err != nil {
 		return nil, fmt.Errorf("adding the Service event handler: %w", err)
 	}
@@ -164,12 +194,6 @@ func NewController(
 	c.deploymentSynced = deploymentRegistration.HasSynced
 	c.serviceSynced = serviceRegistration.HasSynced
 	return c, nil
-}
-
-// ChildListOptions limits the Deployment and Service informers to the objects the controller
-// manages, by their managed-by label.
-func ChildListOptions(options *metav1.ListOptions) {
-	options.LabelSelector = labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy}).String()
 }
 
 // HasSynced tells whether the informers have delivered their initial lists to the controller.
@@ -187,7 +211,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 
 	logging := c.eventBroadcaster.StartStructuredLogging(3)
 	defer logging.Stop()
-	recording := c.eventBroadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kubeClient.CoreV1().Events("")})
+	recording := c.eventBroadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.eventClient.CoreV1().Events("")})
 	defer recording.Stop()
 
 	logger.Info("Starting", "controller", ControllerName, "workers", workers)
@@ -196,7 +220,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 		return
 	}
 
-	queue := newQueue()
+	queue := newQueue(c.clock)
 	c.setQueue(queue)
 	// Whatever happened while another process led is in the caches: sync every EasyService. Events
 	// that arrive from now on go to the new queue.
@@ -225,13 +249,13 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 
 // newQueue returns the queue of a leadership term: per-key exponential backoff from 5ms to
 // maxRetryDelay, and 10 retries per second overall (bursts of 100).
-func newQueue() workqueue.TypedRateLimitingInterface[cache.ObjectName] {
+func newQueue(clock clock.WithTicker) workqueue.TypedRateLimitingInterface[cache.ObjectName] {
 	return workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedMaxOfRateLimiter(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](5*time.Millisecond, maxRetryDelay),
 			&workqueue.TypedBucketRateLimiter[cache.ObjectName]{Limiter: rate.NewLimiter(rate.Limit(10), 100)},
 		),
-		workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "easyservice"},
+		workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "easyservice", Clock: clock},
 	)
 }
 
@@ -250,52 +274,73 @@ func (c *Controller) enqueue(key cache.ObjectName) {
 	}
 }
 
+// enqueueAfter adds key to the queue after delay (at once if it is zero), if the controller runs. A
+// key already waiting keeps the earlier of its times.
+func (c *Controller) enqueueAfter(key cache.ObjectName, delay time.Duration) {
+	c.queueLock.RLock()
+	defer c.queueLock.RUnlock()
+	if c.queue != nil {
+		c.queue.AddAfter(key, delay)
+	}
+}
+
 // child is a Deployment or a Service.
 type child interface {
 	comparable
 	metav1.Object
+	runtime.Object
 }
 
-// childEventHandler maps the events of a child to its EasyService. Children are named like their
-// EasyService; one that the EasyService does not control (an orphan, or someone else's object with
-// our label) still matters to it: the EasyService reports it and converges once it is gone.
-func childEventHandler[T child](c *Controller) cache.TypedResourceEventHandlerFuncs[T] {
+// childEventHandler maps the events of a Deployment or Service to the EasyService of its name or
+// controller reference, and tells mutations, the controller's cache of its own applies, what the
+// informer has caught up with. Children are named like their EasyService; an object the
+// EasyService does not control (an orphan, or someone else's) still matters to it: the EasyService
+// reports it and converges once it is gone.
+//
+// Adds and updates, mostly the Deployment controller reporting a rollout, sync the EasyService
+// after the status batch period; a deletion syncs it at once, to make the child again.
+func childEventHandler[T child](c *Controller, mutations cache.MutationCache) cache.TypedResourceEventHandlerFuncs[T] {
 	return cache.TypedResourceEventHandlerFuncs[T]{
-		AddFunc: func(obj T) { c.enqueueOwner(obj) },
+		AddFunc: func(obj T) {
+			mutations.OnAddOrUpdate(obj)
+			c.enqueueOwner(obj, c.statusBatchPeriod)
+		},
 		UpdateFunc: func(old, cur T) {
 			if old.GetResourceVersion() == cur.GetResourceVersion() {
 				// A resync: nothing changed.
 				return
 			}
-			c.enqueueOwner(cur)
+			mutations.OnAddOrUpdate(cur)
+			c.enqueueOwner(cur, c.statusBatchPeriod)
 		},
 		DeleteFunc: func(deleted cache.DeletedObject[T]) {
 			var null T
 			if deleted.OptionalObj != null {
-				c.enqueueOwner(deleted.OptionalObj)
+				mutations.OnDelete(deleted.OptionalObj)
+				c.enqueueOwner(deleted.OptionalObj, 0)
 				return
 			}
 			key := deleted.GetObjectName()
-			c.enqueueIfExists(key.Namespace, key.Name)
+			c.enqueueIfExists(key.Namespace, key.Name, 0)
 		},
 	}
 }
 
-// enqueueOwner enqueues the EasyService a child belongs to: the one its controller reference names,
-// else the one of the same name.
-func (c *Controller) enqueueOwner(child metav1.Object) {
+// enqueueOwner enqueues, after delay, the EasyService a child belongs to: the one its controller
+// reference names, else the one of the same name.
+func (c *Controller) enqueueOwner(child metav1.Object, delay time.Duration) {
 	name := child.GetName()
 	if ref := metav1.GetControllerOf(child); ref != nil && ref.Kind == kind {
 		if gv, err := schema.ParseGroupVersion(ref.APIVersion); err == nil && gv.Group == v1.GroupName {
 			name = ref.Name
 		}
 	}
-	c.enqueueIfExists(child.GetNamespace(), name)
+	c.enqueueIfExists(child.GetNamespace(), name, delay)
 }
 
-func (c *Controller) enqueueIfExists(namespace, name string) {
+func (c *Controller) enqueueIfExists(namespace, name string, delay time.Duration) {
 	if _, err := c.esLister.EasyServices(namespace).Get(name); err == nil {
-		c.enqueue(cache.ObjectName{Namespace: namespace, Name: name})
+		c.enqueueAfter(cache.ObjectName{Namespace: namespace, Name: name}, delay)
 	}
 }
 

@@ -82,10 +82,10 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 			errs = append(errs, err)
 		}
 	}
-	d, p, err := c.syncDeployment(ctx, es)
+	d, deploymentApplied, p, err := c.syncDeployment(ctx, es)
 	obs.deployment = d
 	collect(p, err)
-	s, p, err := c.syncService(ctx, es)
+	s, _, p, err := c.syncService(ctx, es)
 	obs.service = s
 	collect(p, err)
 
@@ -95,9 +95,18 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		return nil
 	}
 	c.reportProblems(ctx, es, obs.problems)
-	if !transient {
+	switch {
+	case transient:
 		// An error that says nothing about the children (the cluster unreachable, a conflict) leaves
 		// the status as it is rather than report children that are merely unknown.
+	case deploymentApplied && len(obs.problems) == 0 && c.statusBatchPeriod > 0:
+		// The Deployment's status describes its previous generation (or nothing, if it is new) until
+		// the Deployment controller has seen this one: rather than write a status that is stale at
+		// once, sync again after the batch period, by when the Deployment usually reports on the new
+		// generation (its status update also brings the EasyService back, sooner or later).
+		logger.V(4).Info("Deployment applied; its status follows", "after", c.statusBatchPeriod)
+		c.enqueueAfter(key, c.statusBatchPeriod)
+	default:
 		if err := c.updateStatus(ctx, es, computeStatus(es, obs, c.now())); err != nil {
 			errs = append(errs, err)
 		}
@@ -113,28 +122,26 @@ type childKind[T metav1.Object, A any] struct {
 	kind                         string
 	reasonCreated, reasonUpdated string
 	reasonFailed                 string
-	cached                       func() (T, error)
-	get                          func(ctx context.Context) (T, error)
-	desired                      func() A
-	extract                      func(live T) (A, error)
-	apply                        func(ctx context.Context, desired A) (T, error)
+	// cache holds what the informer and the controller's own applies saw of every object of the
+	// kind: the controller's children in full, the others trimmed to their metadata (trimChild).
+	cache   cache.MutationCache
+	desired func() A
+	extract func(live T) (A, error)
+	apply   func(ctx context.Context, desired A) (T, error)
 }
 
 // syncDeployment applies the Deployment of es unless it already is as desired. It returns the
-// Deployment es controls, if any, and a problem when a Deployment of that name is not es's or the
-// cluster refused ours.
-func (c *Controller) syncDeployment(ctx context.Context, es *v1.EasyService) (*appsv1.Deployment, *problem, error) {
+// Deployment es controls, if any, whether it applied it, and a problem when a Deployment of that
+// name is not es's or the cluster refused ours.
+func (c *Controller) syncDeployment(ctx context.Context, es *v1.EasyService) (*appsv1.Deployment, bool, *problem, error) {
 	client := c.kubeClient.AppsV1().Deployments(es.Namespace)
 	return syncChild(ctx, c, es, childKind[*appsv1.Deployment, *appsv1apply.DeploymentApplyConfiguration]{
 		kind:          "Deployment",
 		reasonCreated: ReasonDeploymentCreated,
 		reasonUpdated: ReasonDeploymentUpdated,
 		reasonFailed:  ReasonDeploymentFailed,
-		cached:        func() (*appsv1.Deployment, error) { return c.deploymentLister.Deployments(es.Namespace).Get(es.Name) },
-		get: func(ctx context.Context) (*appsv1.Deployment, error) {
-			return client.Get(ctx, es.Name, metav1.GetOptions{})
-		},
-		desired: func() *appsv1apply.DeploymentApplyConfiguration { return newDeployment(es) },
+		cache:         c.deployments,
+		desired:       func() *appsv1apply.DeploymentApplyConfiguration { return newDeployment(es) },
 		extract: func(live *appsv1.Deployment) (*appsv1apply.DeploymentApplyConfiguration, error) {
 			return appsv1apply.ExtractDeployment(live, FieldManager)
 		},
@@ -145,18 +152,15 @@ func (c *Controller) syncDeployment(ctx context.Context, es *v1.EasyService) (*a
 }
 
 // syncService applies the Service of es unless it already is as desired, like syncDeployment.
-func (c *Controller) syncService(ctx context.Context, es *v1.EasyService) (*corev1.Service, *problem, error) {
+func (c *Controller) syncService(ctx context.Context, es *v1.EasyService) (*corev1.Service, bool, *problem, error) {
 	client := c.kubeClient.CoreV1().Services(es.Namespace)
 	return syncChild(ctx, c, es, childKind[*corev1.Service, *corev1apply.ServiceApplyConfiguration]{
 		kind:          "Service",
 		reasonCreated: ReasonServiceCreated,
 		reasonUpdated: ReasonServiceUpdated,
 		reasonFailed:  ReasonServiceFailed,
-		cached:        func() (*corev1.Service, error) { return c.serviceLister.Services(es.Namespace).Get(es.Name) },
-		get: func(ctx context.Context) (*corev1.Service, error) {
-			return client.Get(ctx, es.Name, metav1.GetOptions{})
-		},
-		desired: func() *corev1apply.ServiceApplyConfiguration { return newService(es) },
+		cache:         c.services,
+		desired:       func() *corev1apply.ServiceApplyConfiguration { return newService(es) },
 		extract: func(live *corev1.Service) (*corev1apply.ServiceApplyConfiguration, error) {
 			return corev1apply.ExtractService(live, FieldManager)
 		},
@@ -167,50 +171,59 @@ func (c *Controller) syncService(ctx context.Context, es *v1.EasyService) (*core
 }
 
 // syncChild applies the desired child of es unless what es's field manager owns of the live child
-// already is as desired. It never touches a child of that name that es does not control.
-func syncChild[T metav1.Object, A any](ctx context.Context, c *Controller, es *v1.EasyService, k childKind[T, A]) (T, *problem, error) {
+// already is as desired, and tells whether it applied it. It never touches an object of that name
+// that es does not control.
+//
+// It asks the API nothing: the informer sees every object of the kind, so one that is not in the
+// cache does not exist (unless it was made in the last moments, which a read before the apply
+// would not close either), and the cache also holds the results of the controller's own applies
+// until the informer has caught up with them, so that a sync right after another neither applies
+// nor reports a child twice.
+func syncChild[T metav1.Object, A any](ctx context.Context, c *Controller, es *v1.EasyService, k childKind[T, A]) (T, bool, *problem, error) {
 	var none T
-	live, err := k.cached()
-	if apierrors.IsNotFound(err) {
-		// The informer holds only children with our label: ask whether one without it exists,
-		// before an apply would take it over.
-		live, err = k.get(ctx)
-	}
-	exists := err == nil
-	if apierrors.IsNotFound(err) {
-		live, err = none, nil
-	}
+	obj, exists, err := k.cache.GetByKey(es.Namespace + "/" + es.Name)
 	if err != nil {
-		return none, nil, err
+		return none, false, nil, err
 	}
-	if exists && !metav1.IsControlledBy(live, es) {
-		return none, foreignChild(es, k.kind), errResourceExists
+	live := none
+	if exists {
+		var ok bool
+		if live, ok = obj.(T); !ok {
+			return none, false, nil, fmt.Errorf("the %s cache holds a %T", k.kind, obj)
+		}
+		if !metav1.IsControlledBy(live, es) {
+			return none, false, foreignChild(es, k.kind), errResourceExists
+		}
 	}
 
 	desired := k.desired()
 	if exists {
 		applied, err := k.extract(live)
 		if err != nil {
-			return live, nil, fmt.Errorf("extracting the fields %s owns in %s %s: %w", FieldManager, k.kind, klog.KObj(live), err)
+			return live, false, nil, fmt.Errorf("extracting the fields %s owns in %s %s: %w", FieldManager, k.kind, klog.KObj(live), err)
 		}
 		if equality.Semantic.DeepEqual(applied, desired) {
-			return live, nil, nil
+			return live, false, nil, nil
 		}
 	}
 	result, err := k.apply(ctx, desired)
 	if err != nil {
 		if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
-			return live, nil, errNamespaceTerminating
+			return live, false, nil, errNamespaceTerminating
 		}
-		return live, refusedChild(k.reasonFailed, k.kind, es, err), err
+		return live, false, refusedChild(k.reasonFailed, k.kind, es, err), err
 	}
+	k.cache.Mutation(result)
 	switch {
 	case !exists:
 		c.reportApplied(ctx, es, result, k.kind, k.reasonCreated, "Created")
 	case live.GetResourceVersion() != result.GetResourceVersion():
 		c.reportApplied(ctx, es, result, k.kind, k.reasonUpdated, "Updated")
+	default:
+		// The apply changed nothing after all (another manager shares the fields).
+		return result, false, nil, nil
 	}
-	return result, nil, nil
+	return result, true, nil, nil
 }
 
 // errResourceExists makes the sync of an EasyService whose child's name is taken fail, so that it

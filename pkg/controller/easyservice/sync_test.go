@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -34,12 +35,15 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2/ktesting"
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
@@ -69,12 +73,12 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	_, ctx := ktesting.NewTestContext(t)
 	f := &fixture{t: t, ctx: ctx, kube: k8sfake.NewClientset(), es: esfake.NewClientset(), recorder: record.NewFakeRecorder(100)}
-	f.kubeInformers = informers.NewSharedInformerFactoryWithOptions(f.kube, 0, informers.WithTweakListOptions(ChildListOptions))
-	f.esInformers = esinformers.NewSharedInformerFactory(f.es, 0)
+	f.kubeInformers = informers.NewSharedInformerFactoryWithOptions(f.kube, 0, informers.WithTransform(TrimChild))
+	f.esInformers = esinformers.NewSharedInformerFactoryWithOptions(f.es, 0, esinformers.WithTransform(TrimEasyService))
 	esInformer := f.esInformers.App().V1().EasyServices()
 	deployInformer := f.kubeInformers.Apps().V1().Deployments()
 	serviceInformer := f.kubeInformers.Core().V1().Services()
-	c, err := NewController(ctx, f.kube, f.es, esInformer, deployInformer, serviceInformer)
+	c, err := NewController(ctx, f.kube, f.kube, f.es, esInformer, deployInformer, serviceInformer, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +98,7 @@ func (f *fixture) add(objects ...runtime.Object) {
 	f.addToCache(objects...)
 }
 
-// addToAPI puts objects in the fake APIs only, as for objects the label-filtered informers miss.
+// addToAPI puts objects in the fake APIs only.
 func (f *fixture) addToAPI(objects ...runtime.Object) {
 	f.t.Helper()
 	for _, obj := range objects {
@@ -108,22 +112,55 @@ func (f *fixture) addToAPI(objects ...runtime.Object) {
 	}
 }
 
+// addToCache puts objects in the informers' caches as the informers would: trimmed.
 func (f *fixture) addToCache(objects ...runtime.Object) {
 	f.t.Helper()
 	for _, obj := range objects {
 		var store cache.Indexer
+		transform := TrimChild
 		switch obj.(type) {
 		case *v1.EasyService:
-			store = f.esStore
+			store, transform = f.esStore, TrimEasyService
 		case *appsv1.Deployment:
 			store = f.deployStore
 		case *corev1.Service:
 			store = f.serviceStore
 		}
-		if err := store.Update(obj); err != nil {
+		trimmed, err := transform(obj.DeepCopyObject())
+		if err != nil {
 			f.t.Fatal(err)
 		}
+		if err := store.Update(trimmed); err != nil {
+			f.t.Fatal(err)
+		}
+		if m := f.mutations(obj); m != nil {
+			m.OnAddOrUpdate(trimmed.(runtime.Object))
+		}
 	}
+}
+
+// deleteFromCache removes a child from its informer's cache, as the informer would.
+func (f *fixture) deleteFromCache(obj runtime.Object) {
+	f.t.Helper()
+	store := f.deployStore
+	if _, ok := obj.(*corev1.Service); ok {
+		store = f.serviceStore
+	}
+	if err := store.Delete(obj); err != nil {
+		f.t.Fatal(err)
+	}
+	f.mutations(obj).OnDelete(obj)
+}
+
+// mutations returns the controller's cache of its own applies of obj's kind, nil for an EasyService.
+func (f *fixture) mutations(obj runtime.Object) cache.MutationCache {
+	switch obj.(type) {
+	case *appsv1.Deployment:
+		return f.controller.deployments
+	case *corev1.Service:
+		return f.controller.services
+	}
+	return nil
 }
 
 // converge runs a sync of web, then loads what it wrote into the caches, so that the next sync sees
@@ -236,7 +273,7 @@ func TestSyncCreatesChildren(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.expect(
-		[]string{"get deployments", applyDeployment, "get services", applyService, updateStatus},
+		[]string{applyDeployment, applyService, updateStatus},
 		[]string{"Normal DeploymentCreated Created Deployment web", "Normal ServiceCreated Created Service web"},
 	)
 	d := f.deployment()
@@ -407,30 +444,23 @@ func TestSyncForeignChild(t *testing.T) {
 
 	const message = "Deployment ns/web exists and is not controlled by this EasyService; delete it or rename the EasyService"
 	for _, tc := range []struct {
-		name string
-		// cached is in the informer's cache too, else only in the API.
-		cached      bool
-		deployment  *appsv1.Deployment
-		wantActions []string
+		name       string
+		deployment *appsv1.Deployment
 	}{
-		{"an orphan with our label", true, orphan, []string{"get services", applyService, updateStatus}},
-		{"the child of an EasyService of the same name deleted before", true, otherIncarnation, []string{"get services", applyService, updateStatus}},
-		{"an object without our label", false, unlabelled, []string{"get deployments", "get services", applyService, updateStatus}},
+		{"an orphan with our label", orphan},
+		{"the child of an EasyService of the same name deleted before", otherIncarnation},
+		{"an object without our label", unlabelled},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			f.add(newEasyService())
-			if tc.cached {
-				f.add(tc.deployment)
-			} else {
-				f.addToAPI(tc.deployment)
-			}
+			f.add(tc.deployment)
 
 			err := f.controller.sync(f.ctx, webKey)
 			if !errors.Is(err, errResourceExists) {
 				t.Errorf("sync = %v, want errResourceExists so that it is retried", err)
 			}
-			f.expect(tc.wantActions, []string{
+			f.expect([]string{applyService, updateStatus}, []string{
 				"Normal ServiceCreated Created Service web",
 				"Warning ResourceExists " + message,
 			})
@@ -447,24 +477,18 @@ func TestSyncForeignChild(t *testing.T) {
 			if err := f.controller.sync(f.ctx, webKey); !errors.Is(err, errResourceExists) {
 				t.Errorf("second sync = %v, want errResourceExists", err)
 			}
-			want := []string(nil)
-			if !tc.cached {
-				want = []string{"get deployments"}
-			}
-			f.expect(want, nil)
+			f.expect(nil, nil)
 
 			// Once it is gone, the EasyService converges.
 			if err := f.kube.AppsV1().Deployments("ns").Delete(f.ctx, "web", metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if err := f.deployStore.Delete(tc.deployment); err != nil {
-				t.Fatal(err)
-			}
+			f.deleteFromCache(tc.deployment)
 			f.kube.ClearActions()
 			if err := f.controller.sync(f.ctx, webKey); err != nil {
 				t.Fatal(err)
 			}
-			f.expect([]string{"get deployments", applyDeployment, updateStatus}, []string{"Normal DeploymentCreated Created Deployment web"})
+			f.expect([]string{applyDeployment, updateStatus}, []string{"Normal DeploymentCreated Created Deployment web"})
 		})
 	}
 }
@@ -485,7 +509,7 @@ func TestSyncRejectedChild(t *testing.T) {
 	}
 	const message = `Applying Service ns/web failed: Service "web" is invalid: spec.ports[0].nodePort: Invalid value: 31080: provided port is already allocated`
 	f.expect(
-		[]string{"get deployments", applyDeployment, "get services", applyService, updateStatus},
+		[]string{applyDeployment, applyService, updateStatus},
 		[]string{"Normal DeploymentCreated Created Deployment web", "Warning ServiceFailed " + message},
 	)
 	if r := f.ready(); r.Status != metav1.ConditionFalse || r.Reason != ReasonServiceFailed || r.Message != message {
@@ -497,14 +521,14 @@ func TestSyncRejectedChild(t *testing.T) {
 	if err := f.controller.sync(f.ctx, webKey); !apierrors.IsInvalid(err) {
 		t.Errorf("second sync = %v, want the Invalid error", err)
 	}
-	f.expect([]string{"get services", applyService}, nil)
+	f.expect([]string{applyService}, nil)
 
 	// The port is free again.
 	f.kube.ReactionChain = f.kube.ReactionChain[1:]
 	if err := f.controller.sync(f.ctx, webKey); err != nil {
 		t.Fatal(err)
 	}
-	f.expect([]string{"get services", applyService, updateStatus}, []string{"Normal ServiceCreated Created Service web"})
+	f.expect([]string{applyService, updateStatus}, []string{"Normal ServiceCreated Created Service web"})
 	if r := f.ready(); r.Reason != ReasonDeploymentNotReady {
 		t.Errorf("Ready = %+v, want reason %s", r, ReasonDeploymentNotReady)
 	}
@@ -534,9 +558,7 @@ func TestSyncNamespaceTerminating(t *testing.T) {
 	f.add(newEasyService())
 	f.converge()
 	// The namespace controller deleted the Service before the EasyService.
-	if err := f.serviceStore.Delete(f.service()); err != nil {
-		t.Fatal(err)
-	}
+	f.deleteFromCache(f.service())
 	if err := f.kube.CoreV1().Services("ns").Delete(f.ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -553,7 +575,7 @@ func TestSyncNamespaceTerminating(t *testing.T) {
 	if err := f.controller.sync(f.ctx, webKey); err != nil {
 		t.Errorf("sync = %v, want nil", err)
 	}
-	f.expect([]string{"get services", applyService}, nil)
+	f.expect([]string{applyService}, nil)
 }
 
 func TestSyncNothingToDo(t *testing.T) {
@@ -621,11 +643,11 @@ func TestChildEventsEnqueueTheOwner(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			f.addToCache(newEasyService(), other)
-			queue := newQueue()
+			queue := newQueue(clock.RealClock{})
 			f.controller.setQueue(queue)
 			defer queue.ShutDown()
 
-			tc.event(childEventHandler[*appsv1.Deployment](f.controller))
+			tc.event(childEventHandler[*appsv1.Deployment](f.controller, f.controller.deployments))
 			var got []cache.ObjectName
 			for queue.Len() > 0 {
 				key, _ := queue.Get()
@@ -647,5 +669,146 @@ func TestRefusedChildMessage(t *testing.T) {
 	}
 	if p := refusedChild(ReasonServiceFailed, "Service", newEasyService(), apierrors.NewTooManyRequests("slow down", 1)); p != nil {
 		t.Errorf("refusedChild(TooManyRequests) = %+v, want nil: only retried", p)
+	}
+}
+
+// A sync right after another, before the informer delivered the children the first one made,
+// neither applies them again nor reports them twice: the controller's own applies stand in for them.
+func TestSyncBeforeTheInformerCaughtUp(t *testing.T) {
+	f := newFixture(t)
+	f.add(newEasyService())
+	if err := f.controller.sync(f.ctx, webKey); err != nil {
+		t.Fatal(err)
+	}
+	f.expect([]string{applyDeployment, applyService, updateStatus},
+		[]string{"Normal DeploymentCreated Created Deployment web", "Normal ServiceCreated Created Service web"})
+	if n := len(f.deployStore.List()) + len(f.serviceStore.List()); n != 0 {
+		t.Fatalf("the informers' caches hold %d objects, want none", n)
+	}
+
+	f.addToCache(f.easyService())
+	if err := f.controller.sync(f.ctx, webKey); err != nil {
+		t.Fatal(err)
+	}
+	f.expect(nil, nil)
+}
+
+// With a status batch period, the sync that applies the Deployment leaves the status to a sync
+// after the period, when the Deployment has reported on its new generation.
+func TestSyncStatusAfterTheBatchPeriod(t *testing.T) {
+	f := newFixture(t)
+	f.controller.statusBatchPeriod = time.Second
+	fakeClock := clocktesting.NewFakeClock(time.Now())
+	queue := newQueue(fakeClock)
+	f.controller.setQueue(queue)
+	defer queue.ShutDown()
+	f.add(newEasyService())
+
+	if err := f.controller.sync(f.ctx, webKey); err != nil {
+		t.Fatal(err)
+	}
+	f.expect([]string{applyDeployment, applyService},
+		[]string{"Normal DeploymentCreated Created Deployment web", "Normal ServiceCreated Created Service web"})
+	if n := queue.Len(); n != 0 {
+		t.Errorf("queue length %d at once, want 0", n)
+	}
+	fakeClock.Step(time.Second)
+	if err := wait.PollUntilContextTimeout(f.ctx, time.Millisecond, wait.ForeverTestTimeout, true, func(context.Context) (bool, error) {
+		return queue.Len() == 1, nil
+	}); err != nil {
+		t.Fatalf("the EasyService was not queued after the batch period: %v", err)
+	}
+
+	// The Deployment controller has reported meanwhile: one status write says it all.
+	d := f.deployment()
+	d.Generation, d.ResourceVersion = 1, "2"
+	d.Status = newDeploymentWithStatus([4]int32{2, 2, 2, 2}, available, progressed).Status
+	d.Status.ObservedGeneration = 1
+	f.addToCache(d, f.service())
+	if err := f.controller.sync(f.ctx, webKey); err != nil {
+		t.Fatal(err)
+	}
+	f.expect([]string{updateStatus}, nil)
+	if r := f.ready(); r.Status != metav1.ConditionTrue {
+		t.Errorf("Ready = %+v, want True", r)
+	}
+}
+
+// A problem is reported at once, batch period or not.
+func TestSyncProblemNotBatched(t *testing.T) {
+	f := newFixture(t)
+	f.controller.statusBatchPeriod = time.Hour
+	f.add(newEasyService(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", ResourceVersion: "3"}})
+
+	if err := f.controller.sync(f.ctx, webKey); !errors.Is(err, errResourceExists) {
+		t.Errorf("sync = %v, want errResourceExists", err)
+	}
+	f.expect([]string{applyDeployment, updateStatus}, []string{
+		"Normal DeploymentCreated Created Deployment web",
+		"Warning ResourceExists Service ns/web exists and is not controlled by this EasyService; delete it or rename the EasyService",
+	})
+}
+
+func TestChildEventsWaitForTheBatchPeriod(t *testing.T) {
+	f := newFixture(t)
+	f.controller.statusBatchPeriod = time.Second
+	fakeClock := clocktesting.NewFakeClock(time.Now())
+	queue := newQueue(fakeClock)
+	f.controller.setQueue(queue)
+	defer queue.ShutDown()
+	f.addToCache(newEasyService())
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", ResourceVersion: "1"}}
+	h := childEventHandler[*appsv1.Deployment](f.controller, f.controller.deployments)
+
+	h.AddFunc(d)
+	if n := queue.Len(); n != 0 {
+		t.Errorf("queue length %d right after an add, want 0 until the batch period is over", n)
+	}
+	h.DeleteFunc(cache.DeletedObject[*appsv1.Deployment]{OptionalObj: d})
+	if n := queue.Len(); n != 1 {
+		t.Errorf("queue length %d right after a delete, want 1", n)
+	}
+}
+
+func TestTrimChild(t *testing.T) {
+	owner := []metav1.OwnerReference{*metav1.NewControllerRef(newEasyService(), v1.SchemeGroupVersion.WithKind(kind))}
+	entries := []metav1.ManagedFieldsEntry{{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationApply}, {Manager: "kube-controller-manager"}}
+	foreign := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", UID: "u", ResourceVersion: "5", Labels: map[string]string{"a": "b"},
+			Annotations: map[string]string{"big": "x"}, ManagedFields: entries},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](3)},
+	}
+	got, err := TrimChild(foreign.DeepCopy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", UID: "u", ResourceVersion: "5", Labels: map[string]string{"a": "b"}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("TrimChild(foreign Deployment) (-want +got):\n%s", diff)
+	}
+
+	ours := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", Labels: map[string]string{LabelManagedBy: ManagedBy},
+			OwnerReferences: owner, ManagedFields: entries},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort},
+	}
+	got, err = TrimChild(ours.DeepCopy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantService := ours.DeepCopy()
+	wantService.ManagedFields = entries[:1]
+	if diff := cmp.Diff(wantService, got); diff != "" {
+		t.Errorf("TrimChild(our Service) (-want +got):\n%s", diff)
+	}
+
+	es := newEasyService()
+	es.ManagedFields = entries
+	got, err = TrimEasyService(es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := got.(*v1.EasyService).ManagedFields; m != nil {
+		t.Errorf("TrimEasyService kept managedFields %v", m)
 	}
 }
