@@ -322,6 +322,10 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if serverConfig.Authentication.Authenticator != nil {
 		serverConfig.Authentication.Authenticator = anonymousOnlyForProbes(serverConfig.Authentication.Authenticator)
 	}
+	// Not ready before requests through kube-apiserver can be authenticated.
+	if rh := serverConfig.Authentication.RequestHeaderConfig; rh != nil && rh.CAContentProvider != nil {
+		serverConfig.AddReadyzChecks(requestHeaderCAReady(rh.CAContentProvider))
+	}
 	var controllerConfig *apiserver.ControllerConfig
 	if o.Controller.Enabled {
 		var err error
