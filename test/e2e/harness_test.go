@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -39,7 +40,9 @@ import (
 // injected: writers create, update (with a resourceVersion precondition) and delete, a reader gets
 // the keys the writers work on, and a watcher watches the namespace, resuming from its last
 // resourceVersion (or relisting on 410). Requests go over plain HTTP with the admin's client
-// certificate and are never retried, so each answer is exactly one request's.
+// certificate and are never retried, so each answer is exactly one request's. Every request that
+// fails (an error, or an answer that is neither a success nor the 404/409/410 the history expects)
+// is kept, for tests that allow none.
 type faultHarness struct {
 	t       *testing.T
 	ns      string
@@ -54,8 +57,14 @@ type faultHarness struct {
 	events  []watchEvent
 	relists []relist
 	resumes int
-	lastRV  uint64
-	active  map[int]string // writer → key it works on, for the reader
+	// watchEnds counts the watches the server ended cleanly (the response body ended): a server
+	// that shuts down gracefully ends its watches so that clients resume elsewhere.
+	watchEnds int
+	// failed lists the list and watch requests that failed, with when (the writers' and the
+	// reader's are in ops, as unknown outcomes).
+	failed []string
+	lastRV uint64
+	active map[int]string // writer → key it works on, for the reader
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -192,7 +201,7 @@ func (h *faultHarness) request(ctx context.Context, client int, kind opKind, key
 	var obj *esObject
 	switch {
 	case err != nil:
-		o.out, o.detail = outUnknown, err.Error()
+		o.out, o.detail, o.aborted = outUnknown, err.Error(), ctx.Err() != nil
 	case code == http.StatusOK || code == http.StatusCreated:
 		obj = &esObject{}
 		if jerr := json.Unmarshal(body, obj); jerr != nil {
@@ -248,6 +257,9 @@ func (h *faultHarness) run() {
 	// The watch starts from a list made before the first write.
 	waitFor(h.t, recoverTimeout, "a first list", func(ctx context.Context) (bool, string) {
 		rv, err := h.list(ctx)
+		if err != nil {
+			h.fail("first list: %v", err)
+		}
 		h.lastRV = rv
 		return err == nil, fmt.Sprintf("%v", err)
 	})
@@ -375,6 +387,9 @@ func (h *faultHarness) watch(ctx context.Context) {
 		if needList {
 			rv, err := h.list(ctx)
 			if err != nil {
+				if ctx.Err() == nil {
+					h.fail("relist: %v", err)
+				}
 				pause(ctx, 500*time.Millisecond)
 				continue
 			}
@@ -393,10 +408,14 @@ func (h *faultHarness) watch(ctx context.Context) {
 		}
 		h.mu.Lock()
 		h.resumes++
+		if !gone && err == nil {
+			h.watchEnds++
+		}
 		h.mu.Unlock()
 		if gone {
 			needList = true
 		} else if err != nil {
+			h.fail("watch from resourceVersion %d: %v", from, err)
 			pause(ctx, 300*time.Millisecond)
 		}
 	}
@@ -421,7 +440,30 @@ func (h *faultHarness) list(ctx context.Context) (uint64, error) {
 	return strconv.ParseUint(l.Metadata.ResourceVersion, 10, 64)
 }
 
-// watchFrom runs one watch request; gone reports a 410.
+// fail records a list or watch request that failed.
+func (h *faultHarness) fail(format string, args ...any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.failed = append(h.failed, fmt.Sprintf("[%v] ", h.now().Round(time.Millisecond))+fmt.Sprintf(format, args...))
+}
+
+// failures returns every request that failed: the writers' and the reader's unknown outcomes, and
+// the failed list and watch requests.
+func (h *faultHarness) failures() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var all []string
+	for _, o := range h.ops {
+		if o.out == outUnknown && !o.aborted {
+			all = append(all, o.String())
+		}
+	}
+	return append(all, h.failed...)
+}
+
+// watchFrom runs one watch request; gone reports a 410. It returns no error when the server ends
+// the watch cleanly (the response body ends), and an error when the request fails or the stream
+// breaks.
 func (h *faultHarness) watchFrom(ctx context.Context, rv uint64) (gone bool, err error) {
 	url := fmt.Sprintf("%s?watch=1&allowWatchBookmarks=true&resourceVersion=%d", h.base, rv)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -447,6 +489,9 @@ func (h *faultHarness) watchFrom(ctx context.Context, rv uint64) (gone bool, err
 			Object json.RawMessage `json:"object"`
 		}
 		if err := dec.Decode(&ev); err != nil {
+			if errors.Is(err, io.EOF) {
+				return false, nil
+			}
 			return false, err
 		}
 		if ev.Type == "ERROR" {
@@ -553,13 +598,18 @@ func (h *faultHarness) stopAndCheck() {
 	h.wwg.Wait()
 
 	h.mu.Lock()
-	ops, events, relists, resumes := h.ops, h.events, h.relists, h.resumes
+	ops, events, relists, resumes, watchEnds := h.ops, h.events, h.relists, h.resumes, h.watchEnds
 	h.mu.Unlock()
 	stats := map[string]int{}
 	for _, o := range ops {
-		stats[string(o.kind)+"/"+string(o.out)]++
+		key := string(o.kind) + "/" + string(o.out)
+		if o.aborted {
+			key += "(aborted)"
+		}
+		stats[key]++
 	}
-	t.Logf("history: %d operations %v; watch: %d events, %d resumes, %d relists", len(ops), stats, len(events), resumes, len(relists))
+	t.Logf("history: %d operations %v; watch: %d events, %d resumes (%d clean ends), %d relists; %d failed requests",
+		len(ops), stats, len(events), resumes, watchEnds, len(relists), len(h.failures()))
 
 	// Every create that returned 201 and was not deleted by us is there with the value of the
 	// last acknowledged write (or of a later write whose answer was lost).

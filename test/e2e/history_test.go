@@ -67,6 +67,9 @@ type op struct {
 	out     outcome
 	rv      uint64 // the resourceVersion of a definite ok answer (0 for delete)
 	detail  string // the status code or error, for messages
+	// aborted: the harness stopped waiting for the answer (it was stopping), so an unknown outcome
+	// says nothing about the server.
+	aborted bool
 }
 
 func (o op) String() string {
