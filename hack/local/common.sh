@@ -12,9 +12,13 @@ LOGS_DIR=${LOCAL_UP_DIR}/logs
 PIDS_DIR=${LOCAL_UP_DIR}/pids
 
 # The components in start order. local-down stops them in three phases (clients, kube-apiserver,
-# the etcds), each phase at once.
-COMPONENTS=(etcd easyservice-etcd kube-apiserver kube-controller-manager kube-scheduler kwok easyservice-apiserver)
-STOP_PHASES=("kwok kube-scheduler kube-controller-manager easyservice-apiserver" "kube-apiserver" "easyservice-etcd etcd")
+# the etcds), each phase at once. local-up never starts easyservice-apiserver-2: it is the second
+# replica test/e2e starts for a rolling restart (the same binary and command line on another port)
+# and stops again; it is listed so that local-down stops it should such a test die half way.
+COMPONENTS=(etcd easyservice-etcd kube-apiserver kube-controller-manager kube-scheduler kwok easyservice-apiserver
+  easyservice-apiserver-2)
+STOP_PHASES=("kwok kube-scheduler kube-controller-manager easyservice-apiserver easyservice-apiserver-2" "kube-apiserver"
+  "easyservice-etcd etcd")
 # Seconds between SIGTERM and SIGKILL. easyservice-apiserver runs with the install's
 # --shutdown-delay-duration (10 s) and stops in about 11 s.
 STOP_TIMEOUT=${STOP_TIMEOUT:-30}
@@ -48,6 +52,7 @@ pid_is_component() {
   case ${component} in
     etcd) bin=etcd marker="=${LOCAL_UP_DIR}/etcd/kube " ;;
     easyservice-etcd) bin=etcd marker="=${LOCAL_UP_DIR}/etcd/easyservice " ;;
+    easyservice-apiserver-2) bin=easyservice-apiserver marker="=${LOCAL_UP_DIR}/" ;;
     *) bin=${component} marker="=${LOCAL_UP_DIR}/" ;;
   esac
   [[ ${args[0]##*/} == "${bin}" && " ${args[*]} " == *"${marker}"* ]] || return 1

@@ -112,12 +112,19 @@ func (p *planeProcess) stop(t *testing.T, sig syscall.Signal, timeout time.Durat
 // output appended to its log, and writes its pid file.
 func (p *planeProcess) restart(t *testing.T) {
 	t.Helper()
+	p.launch(t, "restarted")
+}
+
+// launch starts p.argv as the plane's process p.name: in a session of its own, as hack/local-up.sh
+// starts its components, with its output appended to logs/<name>.log, and writes pids/<name>.pid.
+func (p *planeProcess) launch(t *testing.T, what string) {
+	t.Helper()
 	log, err := os.OpenFile(filepath.Join(plane.dir, "logs", p.name+".log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = log.Close() }()
-	_, _ = fmt.Fprintf(log, "# %s e2e fault test (%s): restarted: %s\n", time.Now().UTC().Format(time.RFC3339), t.Name(), strings.Join(p.argv, " "))
+	_, _ = fmt.Fprintf(log, "# %s e2e fault test (%s): %s: %s\n", time.Now().UTC().Format(time.RFC3339), t.Name(), what, strings.Join(p.argv, " "))
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +133,7 @@ func (p *planeProcess) restart(t *testing.T) {
 	cmd.Dir, cmd.Stdout, cmd.Stderr = root, log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("restarting %s: %v", p.name, err)
+		t.Fatalf("starting %s: %v", p.name, err)
 	}
 	go func() { _ = cmd.Wait() }() // reaps it if it dies while this test process runs
 	p.pid = cmd.Process.Pid
@@ -137,7 +144,7 @@ func (p *planeProcess) restart(t *testing.T) {
 	if err := os.Rename(tmp, pidFile(p.name)); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s restarted: pid %d", p.name, p.pid)
+	t.Logf("%s %s: pid %d", p.name, what, p.pid)
 }
 
 // ensureRunning restarts the process at the end of the test if the test left it stopped.
@@ -185,15 +192,31 @@ func esProbeClient(t *testing.T) *http.Client {
 
 func esReadyzURL() string { return "https://127.0.0.1:" + plane.env["ES_PORT"] + "/readyz?verbose" }
 
-// kubeProbeClient calls kube-apiserver with the admin's certificate.
-func kubeProbeClient(t *testing.T) *http.Client {
+// esAdminClient calls easyservice-apiserver directly as the admin (system:masters, by the
+// client certificate), e.g. for its /metrics.
+func esAdminClient(t *testing.T) *http.Client {
+	t.Helper()
+	c := esProbeClient(t)
+	c.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{adminCertificate(t)}
+	return c
+}
+
+// adminCertificate is the plane's admin client certificate (system:masters).
+func adminCertificate(t *testing.T) tls.Certificate {
 	t.Helper()
 	pki := filepath.Join(plane.dir, "pki")
 	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, "admin.crt"), filepath.Join(pki, "admin.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := os.ReadFile(filepath.Join(pki, "ca.crt"))
+	return cert
+}
+
+// kubeProbeClient calls kube-apiserver with the admin's certificate.
+func kubeProbeClient(t *testing.T) *http.Client {
+	t.Helper()
+	cert := adminCertificate(t)
+	ca, err := os.ReadFile(filepath.Join(plane.dir, "pki", "ca.crt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,6 +348,138 @@ func testServerStop(t *testing.T, sig syscall.Signal) {
 	t.Logf("serving again %v after the restart", time.Since(start).Round(time.Millisecond))
 	h.waitProgress(20, recoverTimeout)
 	h.stopAndCheck()
+}
+
+// TestFaultServerRollingTerm: two replicas behind the APIService, as the install runs them, are
+// stopped gracefully (SIGTERM) and started again one after the other, as a rolling update does, under
+// the harness's load; an endpointProber plays the kubelet's readiness probe and the EndpointSlice
+// controller. Each replica reports not ready at once and serves on for its --shutdown-delay-duration,
+// is taken out of the endpoints while it still serves, and exits after the delay. No request through
+// kube-apiserver fails during the whole restart (no 503 of the aggregator, no broken connection, no
+// 429 or 5xx of a replica), watches end cleanly and resume, both replicas served requests, and the
+// harness's checks hold.
+func TestFaultServerRollingTerm(t *testing.T) {
+	a := planeReplica(t)
+	a.ensureRunning(t, waitServing)
+	waitServing(t)
+	delay := shutdownDelay(t, a.argv)
+	b := startSecondReplica(t, a)
+	prober := startEndpointProber(t, a, b)
+	prober.waitReady(t, a, time.Time{})
+	prober.waitReady(t, b, time.Time{})
+	probes, admin := esProbeClient(t), esAdminClient(t)
+
+	h := newFaultHarness(t, "fault-rolling")
+	proxiedWrites := func(r *serverReplica) int {
+		t.Helper()
+		n, err := r.proxiedWrites(admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// The proxied writes each replica's process served before this test, and in all during it.
+	before := map[*serverReplica]int{a: proxiedWrites(a), b: proxiedWrites(b)}
+	served := map[*serverReplica]int{}
+	// waitServed waits until r's process served n proxied writes since it started (or since before).
+	// (Its /metrics may deny the admin's client certificate for a moment after it is ready: the
+	// client CA is loaded like the request-header CA, but readiness waits only for the latter.)
+	waitServed := func(r *serverReplica, n int) {
+		t.Helper()
+		waitFor(t, recoverTimeout, fmt.Sprintf("%s to serve %d proxied writes", r.name, n), func(context.Context) (bool, string) {
+			got, err := r.proxiedWrites(admin)
+			return err == nil && got-before[r] >= n, fmt.Sprintf("%d %v", got-before[r], err)
+		})
+	}
+	h.run()
+	h.waitProgress(20, recoverTimeout)
+	// kube-apiserver routes to both before either stops.
+	waitServed(a, 5)
+	waitServed(b, 5)
+
+	rollStart := h.now()
+	for _, r := range []*serverReplica{a, b} {
+		served[r] += proxiedWrites(r) - before[r]
+		listURL := fmt.Sprintf("https://127.0.0.1:%d/apis/app.easyservice.io/v1/namespaces/%s/easyservices?limit=1", r.port, h.ns)
+		readyzURL := fmt.Sprintf("https://127.0.0.1:%d/readyz?verbose", r.port)
+		// Watched from outside until it exits: its /readyz, and whether it still serves a request.
+		var notReady, lastServed time.Duration
+		sigterm := time.Now()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for r.alive() {
+				if code, body := probe(probes, readyzURL); notReady == 0 && code != 0 && strings.Contains(body, "[-]shutdown") {
+					notReady = time.Since(sigterm)
+				}
+				if code, _ := probe(admin, listURL); code == http.StatusOK {
+					lastServed = time.Since(sigterm)
+				}
+				time.Sleep(probePeriod)
+			}
+		}()
+		took := r.stop(t, syscall.SIGTERM, time.Minute)
+		<-done
+		out, ok := prober.firstChange(r, sigterm, func(s endpointState) bool { return !s.ready })
+		outAfter := "never"
+		if ok {
+			outAfter = out.Sub(sigterm).Round(time.Millisecond).String()
+		}
+		t.Logf("%s: /readyz failed %v after SIGTERM; out of its EndpointSlice after %s; served directly until %v; exited after %v",
+			r.name, notReady.Round(time.Millisecond), outAfter, lastServed.Round(time.Millisecond), took.Round(time.Millisecond))
+		switch {
+		case notReady == 0 || notReady > 2*time.Second:
+			t.Errorf("%s: /readyz did not report the shutdown within 2s of SIGTERM (%v)", r.name, notReady)
+		case !ok:
+			t.Errorf("%s: never taken out of its EndpointSlice after SIGTERM", r.name)
+		case out.Sub(sigterm) >= lastServed:
+			t.Errorf("%s: taken out of its EndpointSlice %v after SIGTERM, after it stopped serving (%v)", r.name, out.Sub(sigterm), lastServed)
+		}
+		if lastServed < delay-time.Second || took < delay {
+			t.Errorf("%s served until %v and exited %v after SIGTERM; want it to serve for its --shutdown-delay-duration (%v)", r.name, lastServed, took, delay)
+		}
+
+		restarted := time.Now()
+		r.restart(t)
+		back := prober.waitReady(t, r, restarted)
+		t.Logf("%s: ready and back in its EndpointSlice %v after the restart", r.name, back.Sub(restarted).Round(time.Millisecond))
+		// Ready means that it authenticates what kube-apiserver proxies.
+		if code, body := probe(probes, readyzURL); code != http.StatusOK || !strings.Contains(body, "[+]requestheader-client-ca ok") {
+			t.Errorf("%s: /readyz = %d without the request-header CA check:\n%s", r.name, code, body)
+		}
+		before[r] = 0
+		waitServed(r, 5)
+		h.waitProgress(20, recoverTimeout)
+	}
+	rollEnd := h.now()
+	for _, r := range []*serverReplica{a, b} {
+		served[r] += proxiedWrites(r)
+	}
+	h.stopAndCheck()
+
+	h.mu.Lock()
+	during, watchEnds := 0, h.watchEnds
+	for _, o := range h.ops {
+		if o.call >= rollStart && o.call <= rollEnd {
+			during++
+		}
+	}
+	h.mu.Unlock()
+	// The watcher's stream was on the first replica to stop, or else on the second: at least one
+	// shutdown ended it, and it resumed (stopAndCheck checked that it missed nothing).
+	if watchEnds == 0 {
+		t.Errorf("no replica ended the watch when it stopped")
+	}
+	failures := h.failures()
+	t.Logf("rolling restart: %v, %d requests through kube-apiserver meanwhile, %d failed; proxied writes served: %s %d, %s %d",
+		(rollEnd - rollStart).Round(time.Millisecond), during, len(failures), a.name, served[a], b.name, served[b])
+	for i, f := range failures {
+		if i == 20 {
+			t.Errorf("... and %d more", len(failures)-i)
+			break
+		}
+		t.Errorf("failed request: %s", f)
+	}
 }
 
 // TestFaultKubeAPIServerRestart: kube-apiserver stops (SIGTERM) and starts again under load;

@@ -1,0 +1,410 @@
+/*
+Copyright The EasyService Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+	http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// Two replicas of easyservice-apiserver behind the APIService, on the local plane.
+//
+// In a cluster, the install's Deployment (artifacts/deploy/base/apiserver.yaml) runs two replicas
+// behind the Service easyservice-apiserver. The kubelet probes each pod's /readyz (its
+// readinessProbe) and the EndpointSlice controller turns each pod's readiness and deletion into the
+// conditions of its endpoint. kube-apiserver's aggregator (--enable-aggregator-routing) proxies
+// every request to an endpoint of the Service's EndpointSlices, chosen at random among those not
+// marked ready=false (k8s.io/apiserver/pkg/util/proxy.RandomEndpoint: the slices in random order,
+// a slice's port matched to the Service port by name, a random first endpoint in the slice; serving
+// and terminating are not looked at). A replica that gets SIGTERM reports not ready at once and
+// goes on serving for --shutdown-delay-duration (10 s in the install), time for it to leave the
+// endpoints before it stops accepting requests.
+//
+// The local plane runs easyservice-apiserver on the host: there is no pod, no kubelet and no
+// EndpointSlice controller, and hack/local-up.sh registers the one replica with a fixed FQDN
+// EndpointSlice whose endpoint 127.0.0.1 is always ready. For a rolling restart of two replicas a
+// test starts a second replica (startSecondReplica) and runs an endpointProber, which stands in for
+// the kubelet's readinessProbe and the EndpointSlice controller.
+
+const (
+	esServiceNamespace = "easyservice-system"
+	esServiceName      = "easyservice-apiserver"
+	// secondReplicaName names the second replica's process (pids/, logs/) and EndpointSlice.
+	// hack/local/common.sh knows it, so that hack/local-down.sh stops a second replica that a test
+	// which died half way left running.
+	secondReplicaName = "easyservice-apiserver-2"
+	// probePeriod and probeTimeout of the endpointProber (the install's readinessProbe has periodSeconds
+	// 5 and the kubelet's default timeoutSeconds, 1).
+	probePeriod  = 100 * time.Millisecond
+	probeTimeout = time.Second
+)
+
+// serverReplica is one easyservice-apiserver process behind the APIService: its port on 127.0.0.1,
+// and the EndpointSlice that holds its endpoint. Each replica has a slice of its own, as the
+// EndpointSlice controller makes for endpoints whose port numbers differ.
+type serverReplica struct {
+	*planeProcess
+	port  int
+	slice string
+}
+
+// planeReplica is the plane's own easyservice-apiserver, with the EndpointSlice of
+// hack/local/easyservice-apiserver.yaml.
+func planeReplica(t *testing.T) *serverReplica {
+	t.Helper()
+	return &serverReplica{planeProcess: findPlaneProcess(t, "easyservice-apiserver"),
+		port: mustAtoi(t, plane.env["ES_PORT"]), slice: esServiceName}
+}
+
+// startSecondReplica starts a second replica with the command line of first (the flags of the
+// install's Deployment, as hack/local-up.sh runs them: the same etcd, serving certificate for the
+// Service's name, kubeconfig and identity) on a free port of 127.0.0.1. Its controller stands for
+// the same Lease under an identity of its own (the host name and a UUID per process). It is
+// stopped when the test ends; it is not in any EndpointSlice until an endpointProber puts it there.
+func startSecondReplica(t *testing.T, first *serverReplica) *serverReplica {
+	t.Helper()
+	// One left running by a test that died half way (hack/local-down.sh stops it with the plane).
+	if raw, err := os.ReadFile(pidFile(secondReplicaName)); err == nil {
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && strings.Contains(string(cmdline), plane.dir) {
+			t.Fatalf("%s already runs (pid %d)", secondReplicaName, pid)
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	argv := append([]string(nil), first.argv...)
+	replaced := 0
+	for i, a := range argv {
+		if strings.HasPrefix(a, "--secure-port=") {
+			argv[i] = "--secure-port=" + strconv.Itoa(port)
+			replaced++
+		}
+	}
+	if replaced != 1 {
+		t.Fatalf("%s has %d --secure-port flags, want 1: %q", first.name, replaced, first.argv)
+	}
+	r := &serverReplica{planeProcess: &planeProcess{name: secondReplicaName, argv: argv}, port: port, slice: secondReplicaName}
+	r.launch(t, "started as a second replica")
+	t.Cleanup(func() {
+		if r.alive() {
+			r.stop(t, syscall.SIGTERM, time.Minute)
+		}
+		_ = os.Remove(pidFile(r.name))
+	})
+	return r
+}
+
+// endpointState is what the EndpointSlice says of a replica: no endpoint (present false), or an
+// endpoint with its conditions.
+type endpointState struct {
+	present, ready, serving, terminating bool
+}
+
+func (s endpointState) String() string {
+	if !s.present {
+		return "no endpoint"
+	}
+	return fmt.Sprintf("ready=%t serving=%t terminating=%t", s.ready, s.serving, s.terminating)
+}
+
+// endpointChange is an EndpointSlice update the prober made.
+type endpointChange struct {
+	slice string
+	at    time.Time
+	state endpointState
+}
+
+// endpointProber stands in for what a cluster does for the install's Deployment and its Service: the
+// kubelet's readinessProbe (GET /readyz over HTTPS; the install's probes every 5 s, this one every
+// probePeriod) and the EndpointSlice controller, which writes each pod's endpoint as
+//
+//	ready = serving && !terminating, serving = the pod is Ready, terminating = the pod is being deleted.
+//
+// Without pods, the prober takes all three from the replica's /readyz:
+//   - 200: ready, serving;
+//   - an error with the shutdown check failing ("[-]shutdown"): the replica got SIGTERM, as a
+//     deleted pod's container does: terminating, neither ready nor serving;
+//   - another error (starting, etcd down): neither ready nor serving;
+//   - no answer at all (the process is gone, or does not listen yet): no endpoint, as for a pod
+//     that is gone or has no address yet.
+//
+// In a cluster the EndpointSlice controller marks a pod's endpoint not ready as soon as the pod is
+// deleted, before its container gets SIGTERM; here only the replica's own /readyz takes it out,
+// so a rolling restart shows that the server's report is fast enough by itself.
+type endpointProber struct {
+	probes   *http.Client
+	kube     kubernetes.Interface
+	replicas []*serverReplica
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	mu      sync.Mutex
+	state   map[string]endpointState // by slice: what the prober last wrote
+	changes []endpointChange
+	errors  []string
+}
+
+// startEndpointProber makes the replicas' EndpointSlices (the plane's own exists: the prober takes
+// it over) and keeps their endpoints in line with the replicas' /readyz until the test ends. Then
+// it deletes the slices it made and gives the plane's slice back its endpoint as
+// hack/local-up.sh wrote it.
+func startEndpointProber(t *testing.T, replicas ...*serverReplica) *endpointProber {
+	t.Helper()
+	ctx := t.Context()
+	cfg := rest.CopyConfig(plane.config)
+	// kube-apiserver warns on every write that FQDN EndpointSlices are deprecated.
+	cfg.WarningHandler = rest.NoWarnings{}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &endpointProber{probes: esProbeClient(t), kube: kube, replicas: replicas, state: map[string]endpointState{}}
+	p.probes.Timeout = probeTimeout
+	slices := kube.DiscoveryV1().EndpointSlices(esServiceNamespace)
+	for _, r := range replicas {
+		existing, err := slices.Get(ctx, r.slice, metav1.GetOptions{})
+		switch {
+		case err == nil:
+			if len(existing.Ports) != 1 || existing.Ports[0].Port == nil || int(*existing.Ports[0].Port) != r.port {
+				t.Fatalf("EndpointSlice %s has ports %+v, want %d", r.slice, existing.Ports, r.port)
+			}
+			original := existing.Endpoints
+			t.Cleanup(func() { p.restore(t, r.slice, original) })
+		case apierrors.IsNotFound(err):
+			slice := &discoveryv1.EndpointSlice{
+				ObjectMeta: metav1.ObjectMeta{Name: r.slice, Namespace: esServiceNamespace,
+					Labels: map[string]string{discoveryv1.LabelServiceName: esServiceName}},
+				AddressType: discoveryv1.AddressTypeFQDN,
+				Ports: []discoveryv1.EndpointPort{{Name: ptrTo("https"), Port: ptrTo(int32(r.port)),
+					Protocol: ptrTo(corev1.ProtocolTCP)}},
+			}
+			if _, err := slices.Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := slices.Delete(context.Background(), r.slice, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+					t.Errorf("deleting EndpointSlice %s: %v", r.slice, err)
+				}
+			})
+		default:
+			t.Fatal(err)
+		}
+	}
+	// Registered last, so it runs first: no prober write after the slices are given back.
+	var runCtx context.Context
+	runCtx, p.cancel = context.WithCancel(context.Background())
+	for _, r := range replicas {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.run(runCtx, r)
+		}()
+	}
+	t.Cleanup(func() {
+		p.cancel()
+		p.wg.Wait()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, e := range p.errors {
+			t.Logf("endpoint prober: %s", e)
+		}
+	})
+	return p
+}
+
+// run probes r every probePeriod and writes its endpoint when the outcome changes.
+func (p *endpointProber) run(ctx context.Context, r *serverReplica) {
+	url := fmt.Sprintf("https://127.0.0.1:%d/readyz?verbose", r.port)
+	written := false
+	var last endpointState
+	for ctx.Err() == nil {
+		var s endpointState
+		code, body := probe(p.probes, url)
+		switch {
+		case code == http.StatusOK:
+			s = endpointState{present: true, ready: true, serving: true}
+		case code != 0 && strings.Contains(body, "[-]shutdown"):
+			s = endpointState{present: true, terminating: true}
+		case code != 0:
+			s = endpointState{present: true}
+		}
+		if !written || s != last {
+			if err := p.write(ctx, r.slice, s); err != nil {
+				if ctx.Err() == nil {
+					p.mu.Lock()
+					p.errors = append(p.errors, fmt.Sprintf("writing %s (%s): %v", r.slice, s, err))
+					p.mu.Unlock()
+				}
+			} else {
+				written, last = true, s
+				p.mu.Lock()
+				p.state[r.slice] = s
+				p.changes = append(p.changes, endpointChange{slice: r.slice, at: time.Now(), state: s})
+				p.mu.Unlock()
+			}
+		}
+		pause(ctx, probePeriod)
+	}
+}
+
+// write sets the slice's endpoint to s.
+func (p *endpointProber) write(ctx context.Context, name string, s endpointState) error {
+	var endpoints []discoveryv1.Endpoint
+	if s.present {
+		endpoints = []discoveryv1.Endpoint{{
+			Addresses: []string{"127.0.0.1"},
+			Conditions: discoveryv1.EndpointConditions{
+				Ready: ptrTo(s.ready), Serving: ptrTo(s.serving), Terminating: ptrTo(s.terminating),
+			},
+		}}
+	}
+	return p.setEndpoints(ctx, name, endpoints)
+}
+
+// setEndpoints replaces the endpoints of the slice, retrying on a conflict.
+func (p *endpointProber) setEndpoints(ctx context.Context, name string, endpoints []discoveryv1.Endpoint) error {
+	slices := p.kube.DiscoveryV1().EndpointSlices(esServiceNamespace)
+	for {
+		slice, err := slices.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		slice.Endpoints = endpoints
+		_, err = slices.Update(ctx, slice, metav1.UpdateOptions{})
+		if !apierrors.IsConflict(err) {
+			return err
+		}
+	}
+}
+
+// restore gives the slice the endpoints it had before the prober started.
+func (p *endpointProber) restore(t *testing.T, name string, endpoints []discoveryv1.Endpoint) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := p.setEndpoints(ctx, name, endpoints); err != nil {
+		t.Errorf("restoring EndpointSlice %s: %v", name, err)
+	}
+}
+
+// current is what the prober last wrote for r.
+func (p *endpointProber) current(r *serverReplica) endpointState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state[r.slice]
+}
+
+// waitReady waits until the prober has written r's endpoint ready, after since, and returns when.
+func (p *endpointProber) waitReady(t *testing.T, r *serverReplica, since time.Time) time.Time {
+	t.Helper()
+	var at time.Time
+	waitFor(t, recoverTimeout, r.name+" ready in EndpointSlice "+r.slice, func(context.Context) (bool, string) {
+		var ok bool
+		at, ok = p.firstChange(r, since, func(s endpointState) bool { return s.ready })
+		return ok, p.current(r).String()
+	})
+	return at
+}
+
+// firstChange returns when, after since, the prober first wrote a state of r that matches.
+func (p *endpointProber) firstChange(r *serverReplica, since time.Time, match func(endpointState) bool) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.changes {
+		if c.slice == r.slice && !c.at.Before(since) && match(c.state) {
+			return c.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// apiserverRequestTotal matches a sample of apiserver_request_total.
+var apiserverRequestTotal = regexp.MustCompile(`^apiserver_request_total\{([^}]*)\} (\S+)$`)
+
+// proxiedWrites returns how many creates, updates and deletes of EasyServices the replica's process
+// has served (its apiserver_request_total): the requests kube-apiserver proxied to it. (The
+// controller writes only the status subresource.)
+func (r *serverReplica) proxiedWrites(admin *http.Client) (int, error) {
+	code, body := probe(admin, fmt.Sprintf("https://127.0.0.1:%d/metrics", r.port))
+	if code != http.StatusOK {
+		return 0, fmt.Errorf("metrics of %s: %d %s", r.name, code, firstLine(body))
+	}
+	n := 0
+	for _, line := range strings.Split(body, "\n") {
+		m := apiserverRequestTotal.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		labels := map[string]string{}
+		for _, kv := range strings.Split(m[1], ",") {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				labels[k] = strings.Trim(v, `"`)
+			}
+		}
+		switch labels["verb"] {
+		case "POST", "PUT", "DELETE":
+		default:
+			continue
+		}
+		if labels["group"] != "app.easyservice.io" || labels["resource"] != "easyservices" || labels["subresource"] != "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(m[2], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metrics of %s: %q: %w", r.name, line, err)
+		}
+		n += int(v)
+	}
+	return n, nil
+}
+
+// shutdownDelay is the --shutdown-delay-duration of a command line.
+func shutdownDelay(t *testing.T, argv []string) time.Duration {
+	t.Helper()
+	for _, a := range argv {
+		if v, ok := strings.CutPrefix(a, "--shutdown-delay-duration="); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}
+	}
+	t.Fatalf("no --shutdown-delay-duration in %q", argv)
+	return 0
+}
