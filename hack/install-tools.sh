@@ -11,8 +11,16 @@
 #         there; the version key is the go.etcd.io/etcd/server/v3 version)
 #   kwok  sigs.k8s.io/kwok/cmd/kwok
 #
+# Code generation tools (hack/update-codegen.sh builds them; never built by default):
+#   protoc          a protoc stand-in in Go for go-to-protobuf, built from hack/tools/protoc (its
+#                   own Go module; the version key is its protocompile version and a hash of the
+#                   shim's source, so that an edited shim is rebuilt)
+#   protoc-gen-gogo k8s.io/code-generator/cmd/go-to-protobuf/protoc-gen-gogo at the code-generator
+#                   version go.mod requires
+#   goimports       golang.org/x/tools/cmd/goimports, which go-to-protobuf runs
+#
 # Usage:
-#   hack/install-tools.sh [tool...]          build missing tools (no args = all)
+#   hack/install-tools.sh [tool...]          build missing tools (no args = kube etcd kwok)
 #   hack/install-tools.sh --print-dir <tool> print the tool's binary dir, no build
 #
 # When a tool is already cached this only prints "cached: <dir>". Binaries are
@@ -25,10 +33,13 @@ set -euo pipefail
 
 KUBE_VERSION=v1.37.1
 KWOK_VERSION=v0.8.0
+GOIMPORTS_VERSION=v0.47.0
 ALL_TOOLS=(kube etcd kwok)
+CODEGEN_TOOLS=(protoc protoc-gen-gogo goimports)
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ETCD_MODULE_DIR=${REPO_ROOT}/hack/tools/etcd
+PROTOC_MODULE_DIR=${REPO_ROOT}/hack/tools/protoc
 CACHE_ROOT=${EASYSERVICE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/easyservice}
 BIN_ROOT=${CACHE_ROOT}/bin
 
@@ -36,7 +47,7 @@ usage() {
   cat <<EOF
 usage: $0 [tool...]            build and cache tools (default: ${ALL_TOOLS[*]})
        $0 --print-dir <tool>   print the directory holding <tool>'s binaries
-tools: ${ALL_TOOLS[*]}
+tools: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]}
 cache: ${BIN_ROOT}/<tool>-<version>/
 EOF
 }
@@ -57,12 +68,32 @@ etcd_version() {
   echo "${v}"
 }
 
+# module_version <go.mod> <module>: the version <go.mod> requires of <module>, read without go.
+module_version() {
+  local v
+  v=$(awk -v m="$2" '$1 == m { print $2; exit }
+                     $1 == "require" && $2 == m { print $3; exit }' "$1")
+  [[ -n ${v} ]] || die "cannot find $2 in $1"
+  echo "${v}"
+}
+
+# The shim's version: protocompile's, and a hash of the shim's source and pins.
+protoc_version() {
+  local v sum
+  v=$(module_version "${PROTOC_MODULE_DIR}/go.mod" github.com/bufbuild/protocompile)
+  sum=$(cd "${PROTOC_MODULE_DIR}" && cat main.go go.mod go.sum | sha256sum)
+  echo "${v}-${sum:0:12}"
+}
+
 tool_version() {
   case $1 in
     kube) echo "${KUBE_VERSION}" ;;
     etcd) etcd_version ;;
     kwok) echo "${KWOK_VERSION}" ;;
-    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]})" ;;
+    protoc) protoc_version ;;
+    protoc-gen-gogo) module_version "${REPO_ROOT}/go.mod" k8s.io/code-generator ;;
+    goimports) echo "${GOIMPORTS_VERSION}" ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]})" ;;
   esac
 }
 
@@ -71,7 +102,8 @@ tool_binaries() {
     kube) echo kube-apiserver kube-controller-manager kube-scheduler kubectl ;;
     etcd) echo etcd ;;
     kwok) echo kwok ;;
-    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]})" ;;
+    protoc | protoc-gen-gogo | goimports) echo "$1" ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]})" ;;
   esac
 }
 
@@ -232,9 +264,14 @@ install_etcd() { # <out dir>
 # ---------------------------------------------------------------------------
 # kwok
 # ---------------------------------------------------------------------------
+# go_install_tool <out dir> <package@version>: go install into <out dir>, in module mode with the
+# tool's own go.mod.
+go_install_tool() {
+  (cd "$1" && go_env GOBIN="$1" go install -trimpath -ldflags "-s -w" "$2")
+}
+
 kwok_build() { # <out dir>
-  (cd "$1" && go_env GOBIN="$1" go install -trimpath -ldflags "-s -w" \
-    "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}")
+  go_install_tool "$1" "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}"
 }
 
 kwok_verify() { # <out dir>
@@ -247,6 +284,28 @@ kwok_verify() { # <out dir>
 install_kwok() { # <out dir>
   step "kwok: go install sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" kwok_build "$1"
   step "kwok: verify version" kwok_verify "$1"
+}
+
+# ---------------------------------------------------------------------------
+# protoc (the shim), protoc-gen-gogo, goimports
+# ---------------------------------------------------------------------------
+protoc_build() { # <out dir>
+  (cd "${PROTOC_MODULE_DIR}" && go_env go build -mod=readonly -trimpath -ldflags "-s -w" -o "$1/protoc" .)
+}
+
+install_protoc() { # <out dir>
+  step "protoc: go build hack/tools/protoc (a protoc stand-in, $(protoc_version))" protoc_build "$1"
+}
+
+install_protoc-gen-gogo() { # <out dir>
+  local pkg
+  pkg=k8s.io/code-generator/cmd/go-to-protobuf/protoc-gen-gogo@$(tool_version protoc-gen-gogo)
+  step "protoc-gen-gogo: go install ${pkg}" go_install_tool "$1" "${pkg}"
+}
+
+install_goimports() { # <out dir>
+  step "goimports: go install golang.org/x/tools/cmd/goimports@${GOIMPORTS_VERSION}" \
+    go_install_tool "$1" "golang.org/x/tools/cmd/goimports@${GOIMPORTS_VERSION}"
 }
 
 # ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates everything under pkg/generated and the zz_generated files of pkg/apis with
-# k8s.io/code-generator at the version go.mod pins.
+# Regenerates everything under pkg/generated, the zz_generated files of pkg/apis and the protobuf
+# code of the versioned APIs (generated.proto, generated.pb.go and the protobuf struct tags of
+# types.go) with k8s.io/code-generator at the version go.mod pins.
 set -o errexit -o nounset -o pipefail
 
 SCRIPT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -8,9 +9,52 @@ cd "${SCRIPT_ROOT}"
 CODEGEN_PKG=$(go list -m -f '{{.Dir}}' k8s.io/code-generator)
 THIS_PKG=$(go list -m)
 BOILERPLATE="${SCRIPT_ROOT}/hack/boilerplate.go.txt"
+TMP_DIRS=()
+trap 'rm -rf "${TMP_DIRS[@]}"' EXIT
 
 # shellcheck source=/dev/null
 source "${CODEGEN_PKG}/kube_codegen.sh"
+
+# Protobuf: go-to-protobuf writes generated.proto into each package, runs protoc on it with
+# protoc-gen-gogo, and rewrites the package's types with the field numbers it assigned (it keeps the
+# numbers of existing protobuf tags). protoc is hack/tools/protoc, a stand-in written in Go, so that
+# nothing but Go is needed; hack/install-tools.sh builds and caches it, protoc-gen-gogo and goimports.
+gen_protobuf() {
+  local tool tools_path="" proto_root
+  for tool in protoc protoc-gen-gogo goimports; do
+    hack/install-tools.sh "${tool}" >/dev/null
+    tools_path+="$(hack/install-tools.sh --print-dir "${tool}"):"
+  done
+  (cd "${CODEGEN_PKG}" && GO111MODULE=on go install k8s.io/code-generator/cmd/go-to-protobuf)
+
+  # go-to-protobuf looks for <output-dir>/<import path>/generated.proto, protoc resolves imports by
+  # import path and protoc-gen-gogo writes <output-dir>/<import path>/generated.pb.go: one tree of
+  # symlinks serves all three (our module, and the module cache dirs of the imported .proto files).
+  proto_root=$(mktemp -d)
+  TMP_DIRS+=("${proto_root}")
+  mkdir -p "${proto_root}/${THIS_PKG%/*}" "${proto_root}/k8s.io" "${proto_root}/github.com/gogo"
+  ln -s "${SCRIPT_ROOT}" "${proto_root}/${THIS_PKG}"
+  ln -s "$(go list -m -f '{{.Dir}}' k8s.io/api)" "${proto_root}/k8s.io/api"
+  ln -s "$(go list -m -f '{{.Dir}}' k8s.io/apimachinery)" "${proto_root}/k8s.io/apimachinery"
+  # (gogo.proto, which the first pass of go-to-protobuf imports; code-generator requires gogo.)
+  ln -s "$(cd "${CODEGEN_PKG}" && go list -m -f '{{.Dir}}' github.com/gogo/protobuf)" "${proto_root}/github.com/gogo/protobuf"
+
+  # Only our versions are generated: '-' marks the packages whose types are read, not generated.
+  local read_only pkg
+  read_only=""
+  for pkg in k8s.io/apimachinery/pkg/util/intstr k8s.io/apimachinery/pkg/api/resource \
+    k8s.io/apimachinery/pkg/runtime/schema k8s.io/apimachinery/pkg/runtime \
+    k8s.io/apimachinery/pkg/apis/meta/v1 k8s.io/api/core/v1; do
+    read_only+="${read_only:+,}-${pkg}"
+  done
+  PATH="${tools_path}${PATH}" "${GOBIN}/go-to-protobuf" \
+    --go-header-file "${BOILERPLATE}" \
+    --output-dir "${proto_root}" \
+    --proto-import "${proto_root}" \
+    --apimachinery-packages "${read_only}" \
+    --packages "${THIS_PKG}/pkg/apis/easyservice/v1,${THIS_PKG}/pkg/apis/easyservice/v1beta1"
+}
+gen_protobuf
 
 kube::codegen::gen_helpers \
     --boilerplate "${BOILERPLATE}" \

@@ -608,8 +608,8 @@ func TestEasyServiceAPI(t *testing.T) {
 		}
 		var beta esv1beta1.EasyService
 		r = s.do(t, http.MethodGet, groupPath+"/v1beta1/namespaces/scale/easyservices/web", "", nil, nil)
-		if err := json.Unmarshal(r.body, &beta); err != nil || *beta.Spec.Size != 3 {
-			t.Errorf("v1beta1 size after scaling = %v (%v)", beta.Spec.Size, err)
+		if err := json.Unmarshal(r.body, &beta); err != nil || *beta.Spec.Replicas != 3 {
+			t.Errorf("v1beta1 size after scaling = %v (%v)", beta.Spec.Replicas, err)
 		}
 		// Negative replicas are a 422 naming the field.
 		scale.Spec.Replicas = -1

@@ -28,3 +28,9 @@ import (
 func TestRoundTripTypes(t *testing.T) {
 	roundtrip.RoundTripTestForAPIGroup(t, Install, fuzzer.Funcs)
 }
+
+// TestRoundTripTypesProtobuf does the same through protobuf (and JSON again), the storage encoding
+// and the one kube-apiserver's clients prefer.
+func TestRoundTripTypesProtobuf(t *testing.T) {
+	roundtrip.RoundTripProtobufTestForAPIGroup(t, Install, fuzzer.Funcs)
+}

@@ -19,7 +19,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/conversion"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/utils/ptr"
 
 	"github.com/easyservice/easyservice/pkg/apis/easyservice"
 )
@@ -28,16 +27,11 @@ func addConversionFuncs(scheme *runtime.Scheme) error {
 	return scheme.AddFieldLabelConversionFunc(SchemeGroupVersion.WithKind("EasyService"), easyservice.ConvertFieldLabel)
 }
 
-// Convert_v1beta1_EasyServiceSpec_To_easyservice_EasyServiceSpec maps size to replicas, envs to env
-// and Service-shaped ports to EasyService ports.
+// Convert_v1beta1_EasyServiceSpec_To_easyservice_EasyServiceSpec maps envs to env and Service-shaped
+// ports to EasyService ports.
 func Convert_v1beta1_EasyServiceSpec_To_easyservice_EasyServiceSpec(in *EasyServiceSpec, out *easyservice.EasyServiceSpec, s conversion.Scope) error {
 	if err := autoConvert_v1beta1_EasyServiceSpec_To_easyservice_EasyServiceSpec(in, out, s); err != nil {
 		return err
-	}
-	if in.Size != nil {
-		out.Replicas = *in.Size
-	} else {
-		out.Replicas = 0
 	}
 	out.Env = in.Envs
 	out.Ports = nil
@@ -57,13 +51,12 @@ func Convert_v1beta1_EasyServiceSpec_To_easyservice_EasyServiceSpec(in *EasyServ
 	return nil
 }
 
-// Convert_easyservice_EasyServiceSpec_To_v1beta1_EasyServiceSpec maps replicas to size, env to envs
-// and EasyService ports to Service-shaped ports.
+// Convert_easyservice_EasyServiceSpec_To_v1beta1_EasyServiceSpec maps env to envs and EasyService
+// ports to Service-shaped ports.
 func Convert_easyservice_EasyServiceSpec_To_v1beta1_EasyServiceSpec(in *easyservice.EasyServiceSpec, out *EasyServiceSpec, s conversion.Scope) error {
 	if err := autoConvert_easyservice_EasyServiceSpec_To_v1beta1_EasyServiceSpec(in, out, s); err != nil {
 		return err
 	}
-	out.Size = ptr.To(in.Replicas)
 	out.Envs = in.Env
 	out.Ports = nil
 	if in.Ports != nil {

@@ -16,6 +16,7 @@ limitations under the License.
 // +k8s:deepcopy-gen=package
 // +k8s:conversion-gen=github.com/easyservice/easyservice/pkg/apis/easyservice
 // +k8s:defaulter-gen=TypeMeta
+// +k8s:protobuf-gen=package
 // +k8s:openapi-gen=true
 // +k8s:openapi-model-package=com.github.easyservice.easyservice.pkg.apis.easyservice.v1beta1
 // +groupName=app.easyservice.io

@@ -31,32 +31,35 @@ type EasyService struct {
 	metav1.TypeMeta `json:",inline"`
 	// metadata is the standard object metadata. Its name names the Deployment and the Service.
 	// +optional
-	metav1.ObjectMeta `json:"metadata,omitempty"`
+	metav1.ObjectMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
 
 	// spec is the desired state of the EasyService.
 	// +optional
-	Spec EasyServiceSpec `json:"spec,omitempty"`
+	Spec EasyServiceSpec `json:"spec,omitempty" protobuf:"bytes,2,opt,name=spec"`
 
 	// status is the most recently observed state of the EasyService, written by the controller.
 	// +optional
-	Status EasyServiceStatus `json:"status,omitempty"`
+	Status EasyServiceStatus `json:"status,omitempty" protobuf:"bytes,3,opt,name=status"`
 }
 
 // EasyServiceSpec is the desired state of an EasyService, in the shape of the tutorial CRD
 // (size, image, resources, envs, ports), plus the two optional fields v1 adds.
 type EasyServiceSpec struct {
+	// (The Go field cannot be named Size: the generated protobuf code gives every type a Size
+	// method. Its JSON and protobuf name is size.)
+
 	// size is the number of desired pods. Defaults to 1. It is spec.replicas in v1.
 	// +optional
 	// +default=1
-	Size *int32 `json:"size,omitempty"`
+	Replicas *int32 `json:"size,omitempty" protobuf:"varint,1,opt,name=size"`
 
 	// image is the container image to run, for example "nginx:1.27".
 	// +required
-	Image string `json:"image"`
+	Image string `json:"image" protobuf:"bytes,2,opt,name=image"`
 
 	// resources are the compute resources of the container.
 	// +optional
-	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources corev1.ResourceRequirements `json:"resources,omitempty" protobuf:"bytes,3,opt,name=resources"`
 
 	// envs lists the environment variables set in the container. It is spec.env in v1.
 	// +optional
@@ -64,7 +67,7 @@ type EasyServiceSpec struct {
 	// +listMapKey=name
 	// +patchMergeKey=name
 	// +patchStrategy=merge
-	Envs []corev1.EnvVar `json:"envs,omitempty" patchStrategy:"merge" patchMergeKey:"name"`
+	Envs []corev1.EnvVar `json:"envs,omitempty" patchStrategy:"merge" patchMergeKey:"name" protobuf:"bytes,4,rep,name=envs"`
 
 	// ports are exposed by the container (targetPort) and by the Service (port, nodePort).
 	// +optional
@@ -73,50 +76,50 @@ type EasyServiceSpec struct {
 	// +listMapKey=protocol
 	// +patchMergeKey=port
 	// +patchStrategy=merge
-	Ports []corev1.ServicePort `json:"ports,omitempty" patchStrategy:"merge" patchMergeKey:"port"`
+	Ports []corev1.ServicePort `json:"ports,omitempty" patchStrategy:"merge" patchMergeKey:"port" protobuf:"bytes,5,rep,name=ports"`
 
 	// imagePullPolicy is the container's image pull policy: Always, Never or IfNotPresent.
 	// Not in the tutorial CRD; it is here so that v1 objects convert to v1beta1 without loss.
 	// +optional
-	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty" protobuf:"bytes,6,opt,name=imagePullPolicy,casttype=k8s.io/api/core/v1.PullPolicy"`
 
 	// serviceType is the type of the Service: ClusterIP, NodePort or LoadBalancer. Defaults to
 	// NodePort. Not in the tutorial CRD (whose Service was always NodePort); it is here so that v1
 	// objects convert to v1beta1 without loss.
 	// +optional
 	// +default="NodePort"
-	ServiceType corev1.ServiceType `json:"serviceType,omitempty"`
+	ServiceType corev1.ServiceType `json:"serviceType,omitempty" protobuf:"bytes,7,opt,name=serviceType,casttype=k8s.io/api/core/v1.ServiceType"`
 }
 
 // EasyServiceStatus is the most recently observed state of an EasyService.
 type EasyServiceStatus struct {
 	// observedGeneration is the generation of the spec the controller last acted on.
 	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	ObservedGeneration int64 `json:"observedGeneration,omitempty" protobuf:"varint,1,opt,name=observedGeneration"`
 
 	// replicas is the number of pods of the Deployment.
 	// +optional
-	Replicas int32 `json:"replicas,omitempty"`
+	Replicas int32 `json:"replicas,omitempty" protobuf:"varint,2,opt,name=replicas"`
 
 	// updatedReplicas is the number of pods running the current pod template.
 	// +optional
-	UpdatedReplicas int32 `json:"updatedReplicas,omitempty"`
+	UpdatedReplicas int32 `json:"updatedReplicas,omitempty" protobuf:"varint,3,opt,name=updatedReplicas"`
 
 	// readyReplicas is the number of ready pods.
 	// +optional
-	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	ReadyReplicas int32 `json:"readyReplicas,omitempty" protobuf:"varint,4,opt,name=readyReplicas"`
 
 	// availableReplicas is the number of pods ready for at least minReadySeconds.
 	// +optional
-	AvailableReplicas int32 `json:"availableReplicas,omitempty"`
+	AvailableReplicas int32 `json:"availableReplicas,omitempty" protobuf:"varint,5,opt,name=availableReplicas"`
 
 	// unavailableReplicas is the number of pods still needed for the Deployment to be fully available.
 	// +optional
-	UnavailableReplicas int32 `json:"unavailableReplicas,omitempty"`
+	UnavailableReplicas int32 `json:"unavailableReplicas,omitempty" protobuf:"varint,6,opt,name=unavailableReplicas"`
 
 	// selector is the label selector of the pods, in string form, as the scale subresource reports it.
 	// +optional
-	Selector string `json:"selector,omitempty"`
+	Selector string `json:"selector,omitempty" protobuf:"bytes,7,opt,name=selector"`
 
 	// conditions are the latest observations of the EasyService's state: Available, Progressing and Ready.
 	// +optional
@@ -124,7 +127,7 @@ type EasyServiceStatus struct {
 	// +listMapKey=type
 	// +patchMergeKey=type
 	// +patchStrategy=merge
-	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type" protobuf:"bytes,8,rep,name=conditions"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -134,8 +137,8 @@ type EasyServiceList struct {
 	metav1.TypeMeta `json:",inline"`
 	// metadata is the standard list metadata.
 	// +optional
-	metav1.ListMeta `json:"metadata,omitempty"`
+	metav1.ListMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
 
 	// items is the list of EasyServices.
-	Items []EasyService `json:"items"`
+	Items []EasyService `json:"items" protobuf:"bytes,2,rep,name=items"`
 }

@@ -25,7 +25,8 @@ import (
 	unsafe "unsafe"
 
 	easyservice "github.com/easyservice/easyservice/pkg/apis/easyservice"
-	v1 "k8s.io/api/core/v1"
+	corev1 "k8s.io/api/core/v1"
+	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	conversion "k8s.io/apimachinery/pkg/conversion"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 )
@@ -155,24 +156,28 @@ func Convert_easyservice_EasyServiceList_To_v1beta1_EasyServiceList(in *easyserv
 }
 
 func autoConvert_v1beta1_EasyServiceSpec_To_easyservice_EasyServiceSpec(in *EasyServiceSpec, out *easyservice.EasyServiceSpec, s conversion.Scope) error {
-	// WARNING: in.Size requires manual conversion: does not exist in peer-type
+	if err := v1.Convert_Pointer_int32_To_int32(&in.Replicas, &out.Replicas, s); err != nil {
+		return err
+	}
 	out.Image = in.Image
 	out.Resources = in.Resources
 	// WARNING: in.Envs requires manual conversion: does not exist in peer-type
 	out.Ports = *(*[]easyservice.EasyServicePort)(unsafe.Pointer(&in.Ports))
-	out.ImagePullPolicy = v1.PullPolicy(in.ImagePullPolicy)
-	out.ServiceType = v1.ServiceType(in.ServiceType)
+	out.ImagePullPolicy = corev1.PullPolicy(in.ImagePullPolicy)
+	out.ServiceType = corev1.ServiceType(in.ServiceType)
 	return nil
 }
 
 func autoConvert_easyservice_EasyServiceSpec_To_v1beta1_EasyServiceSpec(in *easyservice.EasyServiceSpec, out *EasyServiceSpec, s conversion.Scope) error {
-	// WARNING: in.Replicas requires manual conversion: does not exist in peer-type
+	if err := v1.Convert_int32_To_Pointer_int32(&in.Replicas, &out.Replicas, s); err != nil {
+		return err
+	}
 	out.Image = in.Image
-	out.ImagePullPolicy = v1.PullPolicy(in.ImagePullPolicy)
+	out.ImagePullPolicy = corev1.PullPolicy(in.ImagePullPolicy)
 	// WARNING: in.Env requires manual conversion: does not exist in peer-type
 	out.Resources = in.Resources
-	out.Ports = *(*[]v1.ServicePort)(unsafe.Pointer(&in.Ports))
-	out.ServiceType = v1.ServiceType(in.ServiceType)
+	out.Ports = *(*[]corev1.ServicePort)(unsafe.Pointer(&in.Ports))
+	out.ServiceType = corev1.ServiceType(in.ServiceType)
 	return nil
 }
 

@@ -36,9 +36,9 @@ func RegisterDefaults(scheme *runtime.Scheme) error {
 
 func SetObjectDefaults_EasyService(in *EasyService) {
 	SetDefaults_EasyServiceSpec(&in.Spec)
-	if in.Spec.Size == nil {
+	if in.Spec.Replicas == nil {
 		var ptrVar1 int32 = 1
-		in.Spec.Size = &ptrVar1
+		in.Spec.Replicas = &ptrVar1
 	}
 	for i := range in.Spec.Envs {
 		a := &in.Spec.Envs[i]

@@ -425,7 +425,7 @@ func TestValidateDefaultedVersionedObjects(t *testing.T) {
 			Ports:       []v1.EasyServicePort{{Name: "http", Port: 80}, {Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP}},
 		}}},
 		{name: "v1beta1 sample", obj: &v1beta1.EasyService{ObjectMeta: meta, Spec: v1beta1.EasyServiceSpec{
-			Size:        ptr.To[int32](2),
+			Replicas:    ptr.To[int32](2),
 			Image:       "nginx:1.7.9",
 			ServiceType: corev1.ServiceTypeNodePort,
 			Ports:       []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(80), NodePort: 31002}},

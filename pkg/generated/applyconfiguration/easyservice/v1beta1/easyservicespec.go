@@ -29,7 +29,7 @@ import (
 // (size, image, resources, envs, ports), plus the two optional fields v1 adds.
 type EasyServiceSpecApplyConfiguration struct {
 	// size is the number of desired pods. Defaults to 1. It is spec.replicas in v1.
-	Size *int32 `json:"size,omitempty"`
+	Replicas *int32 `json:"size,omitempty"`
 	// image is the container image to run, for example "nginx:1.27".
 	Image *string `json:"image,omitempty"`
 	// resources are the compute resources of the container.
@@ -53,11 +53,11 @@ func EasyServiceSpec() *EasyServiceSpecApplyConfiguration {
 	return &EasyServiceSpecApplyConfiguration{}
 }
 
-// WithSize sets the Size field in the declarative configuration to the given value
+// WithReplicas sets the Replicas field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
-// If called multiple times, the Size field is set to the value of the last call.
-func (b *EasyServiceSpecApplyConfiguration) WithSize(value int32) *EasyServiceSpecApplyConfiguration {
-	b.Size = &value
+// If called multiple times, the Replicas field is set to the value of the last call.
+func (b *EasyServiceSpecApplyConfiguration) WithReplicas(value int32) *EasyServiceSpecApplyConfiguration {
+	b.Replicas = &value
 	return b
 }
 
