@@ -143,10 +143,10 @@ func (c completedConfig) New() (*EasyServiceServer, error) {
 	}
 	s := &EasyServiceServer{GenericAPIServer: genericServer}
 
+	// Every object the group serves has a protobuf encoding (EasyService and its list, autoscaling/v1
+	// Scale, the meta types), so protobuf is negotiated like JSON; a Table is JSON only, which the
+	// generic handlers' negotiation takes care of.
 	apiGroupInfo := genericapiserver.NewDefaultAPIGroupInfo(easyservice.GroupName, Scheme, metav1.ParameterCodec, Codecs)
-	// EasyServices have no protobuf encoding: leave protobuf out of content negotiation, so that a
-	// client that prefers it (as kube-apiserver's clients do) gets JSON instead of an error.
-	apiGroupInfo.NegotiatedSerializer = withoutProtobuf{apiGroupInfo.NegotiatedSerializer}
 
 	for _, version := range []string{v1.SchemeGroupVersion.Version, v1beta1.SchemeGroupVersion.Version} {
 		st, err := storage.NewStorage(Scheme, c.GenericConfig.RESTOptionsGetter, c.ExtraConfig.Validation)
@@ -179,10 +179,9 @@ func (s *EasyServiceServer) installController(cc *ControllerConfig, loopbackConf
 	if err != nil {
 		return err
 	}
-	// Our own API offers no protobuf.
 	loopback := restclient.CopyConfig(loopbackConfig)
-	loopback.ContentType = runtime.ContentTypeJSON
-	loopback.AcceptContentTypes = runtime.ContentTypeJSON
+	loopback.ContentType = runtime.ContentTypeProtobuf
+	loopback.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	esClient, err := clientset.NewForConfig(restclient.AddUserAgent(loopback, controller.ControllerName))
 	if err != nil {
 		return err
@@ -230,21 +229,4 @@ func (s *EasyServiceServer) installController(cc *ControllerConfig, loopbackConf
 		}
 		return nil
 	}))
-}
-
-// withoutProtobuf is a NegotiatedSerializer that does not offer protobuf.
-type withoutProtobuf struct {
-	runtime.NegotiatedSerializer
-}
-
-// SupportedMediaTypes returns the media types of the wrapped serializer but protobuf.
-func (s withoutProtobuf) SupportedMediaTypes() []runtime.SerializerInfo {
-	all := s.NegotiatedSerializer.SupportedMediaTypes()
-	infos := make([]runtime.SerializerInfo, 0, len(all))
-	for _, info := range all {
-		if info.MediaType != runtime.ContentTypeProtobuf {
-			infos = append(infos, info)
-		}
-	}
-	return infos
 }

@@ -793,23 +793,25 @@ spec:
 		})
 	})
 
-	t.Run("protobuf negotiation falls back to JSON", func(t *testing.T) {
-		accept := map[string]string{"Accept": "application/vnd.kubernetes.protobuf, application/json"}
-		for _, path := range []string{nsPath("default"), nsPath("default") + "?watch=true&timeoutSeconds=1"} {
-			r := s.do(t, http.MethodGet, path, "", nil, accept)
-			if r.code != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
-				t.Errorf("GET %s preferring protobuf = %d %q", path, r.code, r.header.Get("Content-Type"))
+	t.Run("protobuf negotiation", func(t *testing.T) {
+		// Preferred or alone, protobuf is served (protobuf_test.go checks the bodies).
+		for _, accept := range []string{"application/vnd.kubernetes.protobuf, application/json", "application/vnd.kubernetes.protobuf"} {
+			for _, path := range []string{nsPath("default"), nsPath("default") + "?watch=true&timeoutSeconds=1"} {
+				r := s.do(t, http.MethodGet, path, "", nil, map[string]string{"Accept": accept})
+				if r.code != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "application/vnd.kubernetes.protobuf") {
+					t.Errorf("GET %s accepting %q = %d %q", path, accept, r.code, r.header.Get("Content-Type"))
+				}
 			}
 		}
-		// Only protobuf acceptable: a clear 406, never a 500.
-		r := s.do(t, http.MethodGet, nsPath("default"), "", nil, map[string]string{"Accept": "application/vnd.kubernetes.protobuf"})
+		// Nothing acceptable: a clear 406, never a 500.
+		r := s.do(t, http.MethodGet, nsPath("default"), "", nil, map[string]string{"Accept": "text/plain"})
 		if r.code != http.StatusNotAcceptable {
-			t.Errorf("GET accepting only protobuf = %d, want 406", r.code)
+			t.Errorf("GET accepting only text/plain = %d, want 406", r.code)
 		}
-		// A protobuf body is unsupported (415), not a server error.
+		// A protobuf body that is not an object is a bad request, not a server error.
 		r = s.do(t, http.MethodPost, nsPath("default"), "application/vnd.kubernetes.protobuf", []byte{0x6b, 0x38, 0x73, 0x00}, nil)
-		if r.code != http.StatusUnsupportedMediaType {
-			t.Errorf("POST protobuf = %d, want 415", r.code)
+		if r.code != http.StatusBadRequest {
+			t.Errorf("POST of an empty protobuf object = %d, want 400", r.code)
 		}
 	})
 }

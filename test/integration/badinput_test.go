@@ -77,7 +77,8 @@ func TestBadInput(t *testing.T) {
 		{"wrong kind", "POST", collection, j, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"t8"}}`, 400, []string{"Pod"}},
 		{"namespace mismatch", "POST", collection, j, `{"apiVersion":"app.easyservice.io/v1","kind":"EasyService","metadata":{"name":"t9","namespace":"other"},"spec":` + valid + `}`, 400, []string{"namespace"}},
 		{"content type text/plain", "POST", collection, "text/plain", "hello", 415, []string{"unknown format", "application/json"}},
-		{"content type protobuf", "POST", collection, "application/vnd.kubernetes.protobuf", "k8s\x00", 415, []string{"unknown format", "application/json"}},
+		{"protobuf, no object after the magic", "POST", collection, "application/vnd.kubernetes.protobuf", "k8s\x00", 400, []string{"BadRequest"}},
+		{"protobuf, no magic", "POST", collection, "application/vnd.kubernetes.protobuf", "\x0a\x02hi", 400, []string{"BadRequest"}},
 		{"body over 3 MiB", "POST", collection, j, esBody("t10", `{"image":"nginx:1","ports":[{"port":80}],"env":[{"name":"A","value":"`+strings.Repeat("x", 3<<20)+`"}]}`), 413, nil},
 
 		// Invalid names.

@@ -35,6 +35,7 @@ import (
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
+	serverstorage "k8s.io/apiserver/pkg/server/storage"
 	"k8s.io/apiserver/pkg/util/compatibility"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection"
@@ -46,6 +47,7 @@ import (
 	logsapi "k8s.io/component-base/logs/api/v1"
 	netutils "k8s.io/utils/net"
 
+	"github.com/easyservice/easyservice/pkg/apis/easyservice"
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 	"github.com/easyservice/easyservice/pkg/apis/easyservice/validation"
 	"github.com/easyservice/easyservice/pkg/apiserver"
@@ -223,9 +225,25 @@ func NewOptions() *Options {
 		ServiceNodePortRange:     validation.DefaultNodePortRange,
 		Controller:               NewControllerOptions(),
 	}
-	// Store every version as v1.
+	// Store every version as v1, in protobuf (--storage-media-type).
 	o.RecommendedOptions.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(v1.SchemeGroupVersion, schema.GroupKind{Group: v1.GroupName})
+	o.RecommendedOptions.Etcd.DefaultStorageMediaType = runtime.ContentTypeProtobuf
 	return o
+}
+
+// storageCodec is the codec of the objects in etcd: it writes v1 in mediaType and reads v1 in any
+// media type the server knows (JSON, YAML, protobuf), so values written in another media type (JSON,
+// before protobuf was the default) stay readable and are rewritten in mediaType on their next update.
+// The generic server's SimpleStorageFactory uses the StorageConfig's codec as it is: it does not apply
+// --storage-media-type itself.
+func storageCodec(mediaType string) (runtime.Codec, error) {
+	codec, _, err := serverstorage.NewStorageCodec(serverstorage.StorageCodecConfig{
+		StorageMediaType:  mediaType,
+		StorageSerializer: apiserver.Codecs,
+		StorageVersion:    v1.SchemeGroupVersion,
+		MemoryVersion:     easyservice.SchemeGroupVersion,
+	})
+	return codec, err
 }
 
 // Flags returns the flags in named sections, for --help.
@@ -316,6 +334,11 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if err := o.ServerRun.ApplyTo(&serverConfig.Config); err != nil {
 		return nil, err
 	}
+	codec, err := storageCodec(o.RecommendedOptions.Etcd.DefaultStorageMediaType)
+	if err != nil {
+		return nil, fmt.Errorf("--storage-media-type: %w", err)
+	}
+	o.RecommendedOptions.Etcd.StorageConfig.Codec = codec
 	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
 		return nil, err
 	}
@@ -328,7 +351,6 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	}
 	var controllerConfig *apiserver.ControllerConfig
 	if o.Controller.Enabled {
-		var err error
 		if controllerConfig, err = o.Controller.Config(serverConfig.ClientConfig); err != nil {
 			return nil, err
 		}
