@@ -31,6 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/healthz"
@@ -148,11 +149,12 @@ func (c completedConfig) New() (*EasyServiceServer, error) {
 	// generic handlers' negotiation takes care of.
 	apiGroupInfo := genericapiserver.NewDefaultAPIGroupInfo(easyservice.GroupName, Scheme, metav1.ParameterCodec, Codecs)
 
+	// One storage serves both versions: one watch cache of the EasyServices, not one per version.
+	st, err := storage.NewStorage(Scheme, c.GenericConfig.RESTOptionsGetter, c.ExtraConfig.Validation)
+	if err != nil {
+		return nil, fmt.Errorf("building the storage of easyservices: %w", err)
+	}
 	for _, version := range []string{v1.SchemeGroupVersion.Version, v1beta1.SchemeGroupVersion.Version} {
-		st, err := storage.NewStorage(Scheme, c.GenericConfig.RESTOptionsGetter, c.ExtraConfig.Validation)
-		if err != nil {
-			return nil, fmt.Errorf("building the storage of %s: %w", version, err)
-		}
 		apiGroupInfo.VersionedResourcesStorageMap[version] = map[string]rest.Storage{
 			"easyservices":        st.EasyService,
 			"easyservices/status": st.Status,
@@ -163,7 +165,7 @@ func (c completedConfig) New() (*EasyServiceServer, error) {
 		return nil, fmt.Errorf("installing %s: %w", easyservice.GroupName, err)
 	}
 	if cc := c.ExtraConfig.Controller; cc != nil {
-		if err := s.installController(cc, c.GenericConfig.LoopbackClientConfig); err != nil {
+		if err := s.installController(cc, c.GenericConfig.LoopbackClientConfig, st.EasyService); err != nil {
 			return nil, fmt.Errorf("setting up the controller: %w", err)
 		}
 	}
@@ -174,7 +176,7 @@ func (c completedConfig) New() (*EasyServiceServer, error) {
 // EasyService informer's requests over the loopback connection. Every replica runs the informers,
 // so that /readyz tells when their caches synced and a new leader starts warm; only the Lease
 // holder runs the workers.
-func (s *EasyServiceServer) installController(cc *ControllerConfig, loopbackConfig *restclient.Config) error {
+func (s *EasyServiceServer) installController(cc *ControllerConfig, loopbackConfig *restclient.Config, easyServices rest.Getter) error {
 	kubeClient, err := kubernetes.NewForConfig(cc.KubeClientConfig)
 	if err != nil {
 		return err
@@ -193,7 +195,8 @@ func (s *EasyServiceServer) installController(cc *ControllerConfig, loopbackConf
 	// Every Deployment and Service, trimmed to its metadata unless the controller manages it: see
 	// controller.TrimChild.
 	kubeInformers := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, 0, kubeinformers.WithTransform(controller.TrimChild))
-	// The resync is a safety net: a sync with nothing to do makes no request.
+	// The resync is a safety net: a sync with nothing to do makes no request. The informer keeps
+	// only the EasyServices' metadata: the controller reads them whole from our own watch cache.
 	esInformers := esinformers.NewSharedInformerFactoryWithOptions(esClient, 10*time.Minute, esinformers.WithTransform(controller.TrimEasyService))
 
 	var started atomic.Pointer[controller.Controller]
@@ -201,7 +204,7 @@ func (s *EasyServiceServer) installController(cc *ControllerConfig, loopbackConf
 		ctx := klog.NewContext(hookCtx, klog.FromContext(hookCtx).WithName(controller.ControllerName))
 		c, err := controller.NewController(ctx, kubeClient, eventClient, esClient,
 			esInformers.App().V1().EasyServices(), kubeInformers.Apps().V1().Deployments(), kubeInformers.Core().V1().Services(),
-			cc.StatusBatchPeriod)
+			controller.Options{StatusBatchPeriod: cc.StatusBatchPeriod, GetEasyService: easyServiceGetter(easyServices)})
 		if err != nil {
 			return err
 		}
@@ -229,4 +232,21 @@ func (s *EasyServiceServer) installController(cc *ControllerConfig, loopbackConf
 		}
 		return nil
 	}))
+}
+
+// easyServiceGetter reads EasyServices for the controller from the storage's watch cache
+// (resourceVersion "0"), which has seen at least what the controller's informer has, since that
+// informer watches through this very cache. The v1 object shares memory with the cached one.
+func easyServiceGetter(easyServices rest.Getter) controller.EasyServiceGetter {
+	return func(ctx context.Context, namespace, name string) (*v1.EasyService, error) {
+		obj, err := easyServices.Get(genericapirequest.WithNamespace(ctx, namespace), name, &metav1.GetOptions{ResourceVersion: "0"})
+		if err != nil {
+			return nil, err
+		}
+		es := &v1.EasyService{}
+		if err := Scheme.Convert(obj, es, nil); err != nil {
+			return nil, fmt.Errorf("converting EasyService %s/%s to v1: %w", namespace, name, err)
+		}
+		return es, nil
+	}
 }

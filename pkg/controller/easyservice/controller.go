@@ -80,8 +80,11 @@ type Controller struct {
 	// esClient writes the status of EasyServices through our own API.
 	esClient clientset.Interface
 
-	// esLister reads EasyServices from the shared informer's cache.
+	// esLister reads EasyServices from the shared informer's cache: with getEasyService, only
+	// their metadata (TrimEasyService).
 	esLister eslisters.EasyServiceLister
+	// getEasyService reads a whole EasyService, nil to read it from esLister.
+	getEasyService EasyServiceGetter
 	// esSynced tells whether the EasyService handler has seen the initial list.
 	esSynced cache.InformerSynced
 	// deployments reads every Deployment (those the controller does not manage trimmed to their
@@ -131,11 +134,26 @@ func newMutationCache(logger klog.Logger, informer cache.SharedIndexInformer) ca
 	})
 }
 
+// EasyServiceGetter reads the EasyService namespace/name, as fresh as the informer's cache or
+// fresher, in a form the caller must not change. It returns a NotFound error if there is none.
+type EasyServiceGetter func(ctx context.Context, namespace, name string) (*v1.EasyService, error)
+
+// Options are the settings of a Controller.
+type Options struct {
+	// StatusBatchPeriod delays the syncs that changes of the children cause, so that a burst of
+	// them (a Deployment rolling out) makes one status write; zero syncs at once. See the flag
+	// --controller-status-batch-period.
+	StatusBatchPeriod time.Duration
+	// GetEasyService, if set, reads the EasyServices the controller syncs, and the EasyService
+	// informer may keep only their metadata (TrimEasyService): the server in which the controller
+	// runs reads them from its own watch cache, so that the process holds one copy of each, not two.
+	// When nil, the informer's cache must hold whole EasyServices.
+	GetEasyService EasyServiceGetter
+}
+
 // NewController returns a controller fed by the given informers. The Deployment and Service
-// informers must list every object of their kind, trimmed by TrimChild; the EasyService informer's
-// objects may lack their managedFields (TrimEasyService). ctx gives the logger of the event handlers
-// and of the event broadcaster, which stops with ctx. statusBatchPeriod: see the flag
-// --controller-status-batch-period.
+// informers must list every object of their kind, trimmed by TrimChild. ctx gives the logger of
+// the event handlers and of the event broadcaster, which stops with ctx.
 func NewController(
 	ctx context.Context,
 	kubeClient, eventClient kubernetes.Interface,
@@ -143,7 +161,7 @@ func NewController(
 	esInformer esinformers.TypedEasyServiceInformer,
 	deploymentInformer appsinformers.TypedDeploymentInformer,
 	serviceInformer coreinformers.TypedServiceInformer,
-	statusBatchPeriod time.Duration,
+	options Options,
 ) (*Controller, error) {
 	logger := klog.FromContext(ctx)
 	registerMetrics()
@@ -165,28 +183,29 @@ func NewController(
 		esLister:          esInformer.Lister(),
 		deployments:       newMutationCache(logger, deploymentInformer.Informer()),
 		services:          newMutationCache(logger, serviceInformer.Informer()),
-		statusBatchPeriod: statusBatchPeriod,
+		getEasyService:    options.GetEasyService,
+		statusBatchPeriod: options.StatusBatchPeriod,
 		eventBroadcaster:  broadcaster,
 		recorder:          broadcaster.NewRecorder(scheme, corev1.EventSource{Component: ControllerName}),
 		now:               func() metav1.Time { return metav1.Now().Rfc3339Copy() },
 		clock:             clock.RealClock{},
 	}
 
-	options := cache.HandlerOptions{Logger: &logger}
+	handlerOptions := cache.HandlerOptions{Logger: &logger}
 	esRegistration, err := esInformer.TypedInformer().AddTypedEventHandler(cache.TypedResourceEventHandlerFuncs[*v1.EasyService]{
 		AddFunc: func(es *v1.EasyService) { c.enqueue(cache.MetaObjectToName(es)) },
 		// Resyncs too: they are the safety net of a controller driven by events.
 		UpdateFunc: func(_, es *v1.EasyService) { c.enqueue(cache.MetaObjectToName(es)) },
 		// Nothing to do on delete: the garbage collector deletes the children.
-	}, options)
+	}, handlerOptions)
 	if err != nil {
 		return nil, fmt.Errorf("adding the EasyService event handler: %w", err)
 	}
-	deploymentRegistration, err := deploymentInformer.TypedInformer().AddTypedEventHandler(childEventHandler[*appsv1.Deployment](c, c.deployments), options)
+	deploymentRegistration, err := deploymentInformer.TypedInformer().AddTypedEventHandler(childEventHandler[*appsv1.Deployment](c, c.deployments), handlerOptions)
 	if err != nil {
 		return nil, fmt.Errorf("adding the Deployment event handler: %w", err)
 	}
-	serviceRegistration, err := serviceInformer.TypedInformer().AddTypedEventHandler(childEventHandler[*corev1.Service](c, c.services), options)
+	serviceRegistration, err := serviceInformer.TypedInformer().AddTypedEventHandler(childEventHandler[*corev1.Service](c, c.services), handlerOptions)
 	if err != nil {
 		return nil, fmt.Errorf("adding the Service event handler: %w", err)
 	}

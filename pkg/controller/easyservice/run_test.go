@@ -31,12 +31,22 @@ import (
 	core "k8s.io/client-go/testing"
 	componentbaseconfig "k8s.io/component-base/config"
 	"k8s.io/klog/v2/ktesting"
+
+	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 )
 
 // TestRun runs the controller with started informers over the fake clientsets, for two leadership
 // terms: the events of the children reach the workers, and a new term starts afresh.
 func TestRun(t *testing.T) {
 	f := newFixture(t)
+	// Whole EasyServices come from the fake API, as from the server's watch cache.
+	f.controller.getEasyService = func(_ context.Context, namespace, name string) (*v1.EasyService, error) {
+		obj, err := f.es.Tracker().Get(v1.SchemeGroupVersion.WithResource("easyservices"), namespace, name)
+		if err != nil {
+			return nil, err
+		}
+		return obj.(*v1.EasyService), nil
+	}
 	ctx, cancel := context.WithCancel(f.ctx)
 	f.kubeInformers.Start(ctx.Done())
 	f.esInformers.Start(ctx.Done())

@@ -64,6 +64,7 @@ type fixture struct {
 
 	controller    *Controller
 	esStore       cache.Indexer
+	esFull        cache.Indexer
 	deployStore   cache.Indexer
 	serviceStore  cache.Indexer
 	kubeInformers informers.SharedInformerFactory
@@ -78,7 +79,20 @@ func newFixture(t *testing.T) *fixture {
 	esInformer := f.esInformers.App().V1().EasyServices()
 	deployInformer := f.kubeInformers.Apps().V1().Deployments()
 	serviceInformer := f.kubeInformers.Core().V1().Services()
-	c, err := NewController(ctx, f.kube, f.kube, f.es, esInformer, deployInformer, serviceInformer, 0)
+	// The informer keeps the EasyServices' metadata; whole ones come from esFull, as from the
+	// server's watch cache.
+	f.esFull = cache.NewIndexer(cache.MetaNamespaceKeyFunc, nil)
+	getEasyService := func(_ context.Context, namespace, name string) (*v1.EasyService, error) {
+		obj, exists, err := f.esFull.GetByKey(namespace + "/" + name)
+		if err != nil {
+			return nil, err
+		}
+		if !exists {
+			return nil, apierrors.NewNotFound(v1.Resource("easyservices"), name)
+		}
+		return obj.(*v1.EasyService), nil
+	}
+	c, err := NewController(ctx, f.kube, f.kube, f.es, esInformer, deployInformer, serviceInformer, Options{GetEasyService: getEasyService})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +146,11 @@ func (f *fixture) addToCache(objects ...runtime.Object) {
 		}
 		if err := store.Update(trimmed); err != nil {
 			f.t.Fatal(err)
+		}
+		if store == f.esStore {
+			if err := f.esFull.Update(obj.DeepCopyObject()); err != nil {
+				f.t.Fatal(err)
+			}
 		}
 		if m := f.mutations(obj); m != nil {
 			m.OnAddOrUpdate(trimmed.(runtime.Object))
@@ -804,11 +823,14 @@ func TestTrimChild(t *testing.T) {
 
 	es := newEasyService()
 	es.ManagedFields = entries
-	got, err = TrimEasyService(es)
+	es.Status.ObservedGeneration = 1
+	got, err = TrimEasyService(es.DeepCopy())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := got.(*v1.EasyService).ManagedFields; m != nil {
-		t.Errorf("TrimEasyService kept managedFields %v", m)
+	wantES := &v1.EasyService{ObjectMeta: metav1.ObjectMeta{Namespace: es.Namespace, Name: es.Name, UID: es.UID,
+		ResourceVersion: es.ResourceVersion, Generation: es.Generation, Labels: es.Labels}}
+	if diff := cmp.Diff(wantES, got); diff != "" {
+		t.Errorf("TrimEasyService (-want +got):\n%s", diff)
 	}
 }

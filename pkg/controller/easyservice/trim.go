@@ -20,16 +20,19 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 )
 
 // The informers' transforms: what the controller keeps of each object it watches. They run on
 // objects fresh from a watch or a list, before the informer stores them, and change them in place.
 
-// TrimEasyService drops the managedFields of an EasyService: the controller never reads them, and
-// a status update without them keeps the stored ones.
+// TrimEasyService keeps the metadata of an EasyService that the controller's event handlers and
+// its listing of every EasyService read, for a controller that reads whole EasyServices with
+// Options.GetEasyService.
 func TrimEasyService(obj any) (any, error) {
-	if m, ok := obj.(metav1.Object); ok {
-		m.SetManagedFields(nil)
+	if es, ok := obj.(*v1.EasyService); ok {
+		return &v1.EasyService{ObjectMeta: trimmedMeta(&es.ObjectMeta)}, nil
 	}
 	return obj, nil
 }
@@ -59,7 +62,7 @@ func isManaged(m *metav1.ObjectMeta) bool {
 	return m.Labels[LabelManagedBy] == ManagedBy
 }
 
-// trimmedMeta is the metadata the controller reads of an object it does not manage.
+// trimmedMeta is the metadata the controller reads of an object whose rest it does not keep.
 func trimmedMeta(m *metav1.ObjectMeta) metav1.ObjectMeta {
 	return metav1.ObjectMeta{
 		Name:              m.Name,
