@@ -305,7 +305,9 @@ func (r *results) computeRatios() {
 	r.addRatio("create throughput: aggregation / ConfigMap", "≥ 0.9", r.perRound(targetAgg, mThroughput, targetCM, mThroughput, div), ge(0.9))
 	r.addRatio("create throughput: direct / ConfigMap", "", r.perRound(targetDirect, mThroughput, targetCM, mThroughput, div), nil)
 	r.addRatio("LIST no limit: aggregation / ConfigMap, both JSON", "≤ 1.0", r.perRound(targetAgg, mList, targetCM, mList, div), le(1.0))
-	r.addRatio("LIST no limit: aggregation (JSON) / ConfigMap (protobuf)", "≤ 0.8 only if we served protobuf (we do not)", r.perRound(targetAgg, mListProto, targetCM, mListProto, div), nil)
+	// "≤ 0.8× with protobuf if served": our protobuf LIST against the same baseline, ConfigMaps in JSON.
+	r.addRatio("LIST no limit: aggregation (protobuf) / ConfigMap (JSON)", "≤ 0.8", r.perRound(targetAgg, mListProto, targetCM, mList, div), le(0.8))
+	r.addRatio("LIST no limit: aggregation / ConfigMap, both protobuf", "", r.perRound(targetAgg, mListProto, targetCM, mListProto, div), nil)
 	r.addRatio("LIST limit pages: aggregation / ConfigMap, JSON", "", r.perRound(targetAgg, mListPaged, targetCM, mListPaged, div), nil)
 	r.addRatio("LIST no limit: direct / ConfigMap, JSON", "", r.perRound(targetDirect, mList, targetCM, mList, div), nil)
 	// Memory: round 1 is the only one whose watch caches start empty (a deleted object stays in its
