@@ -473,6 +473,12 @@ func TestInstallManifestsHardened(t *testing.T) {
 	if grace := d.Spec.Template.Spec.TerminationGracePeriodSeconds; grace == nil || time.Duration(*grace)*time.Second <= delay {
 		t.Errorf("Deployment: terminationGracePeriodSeconds %v is not above --shutdown-delay-duration %s", grace, delay)
 	}
+	// The readiness probe must notice the not-ready /readyz of a stopping server while it still
+	// serves, with time to spare for the endpoints to follow.
+	if p := c.ReadinessProbe; p != nil && time.Duration(p.PeriodSeconds*p.FailureThreshold)*time.Second > delay/2 {
+		t.Errorf("Deployment: the readiness probe takes up to %ds to notice a failing /readyz, more than half of --shutdown-delay-duration %s",
+			p.PeriodSeconds*p.FailureThreshold, delay)
+	}
 	for flag, want := range map[string]string{
 		"--tls-cert-file":        "easyservice-apiserver-tls/tls.crt",
 		"--tls-private-key-file": "easyservice-apiserver-tls/tls.key",
