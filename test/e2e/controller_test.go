@@ -43,6 +43,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
+	"github.com/easyservice/easyservice/test/localplane"
 )
 
 // How long the controller and the cluster's controllers get to converge.
@@ -645,15 +646,9 @@ func (c *candidateServer) leading(t *testing.T) string {
 
 func readPlaneEnv(t *testing.T, path string) map[string]string {
 	t.Helper()
-	raw, err := os.ReadFile(path)
+	env, err := localplane.ReadEnvFile(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	env := map[string]string{}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if key, value, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "export "), "="); ok {
-			env[key] = strings.Trim(value, `"'`)
-		}
 	}
 	if env["ES_ETCD_CLIENT_PORT"] == "" {
 		t.Fatalf("%s sets no ES_ETCD_CLIENT_PORT", path)
