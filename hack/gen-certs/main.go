@@ -46,18 +46,11 @@ package main
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	cryptorand "crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
-	"math"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -67,11 +60,9 @@ import (
 
 	"k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/keyutil"
-)
 
-// Tolerate small clock differences between the cluster's nodes. (client-go's NewSelfSignedCACert
-// makes CAs valid for 10 years.)
-const backdate = 5 * time.Minute
+	"github.com/easyservice/easyservice/hack/internal/certs"
+)
 
 // Names of the Secrets, shared with the cert-manager overlay and mounted by the base manifests.
 const (
@@ -130,16 +121,6 @@ func main() {
 	}
 }
 
-// leafSpec is one certificate to make.
-type leafSpec struct {
-	file   string // base name in pki/
-	secret string
-	cn     string
-	usages []x509.ExtKeyUsage
-	dns    []string
-	ips    []net.IP
-}
-
 // serviceNames are the in-cluster DNS names of a Service.
 func serviceNames(service, namespace, domain string) []string {
 	return []string{
@@ -162,16 +143,34 @@ func run(o options) error {
 			fmt.Printf(format+"\n", args...)
 		}
 	}
-	pki := filepath.Join(o.out, "pki")
-	if err := os.MkdirAll(pki, 0o700); err != nil {
+	// CAs are valid for client-go's 10 years (cert.NewSelfSignedCACert), leaves for -validity.
+	pki := certs.Dir{
+		Path:        filepath.Join(o.out, "pki"),
+		Validity:    o.validity,
+		RenewBefore: o.renewBefore,
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		Force:       o.force,
+		Made: func(name string, p *certs.Pair) {
+			c := p.Cert
+			if c.IsCA {
+				logf("made CA %s (CN=%s, valid until %s)", name, c.Subject.CommonName, c.NotAfter.Format(time.DateOnly))
+				return
+			}
+			names := strings.Join(c.DNSNames, ",")
+			if names == "" {
+				names = "none"
+			}
+			logf("made certificate %s (CN=%s, DNS: %s, valid until %s)", name, c.Subject.CommonName, names, c.NotAfter.Format(time.DateOnly))
+		},
+	}
+	if err := os.MkdirAll(pki.Path, 0o700); err != nil {
 		return err
 	}
-
-	servingCA, err := ensureCA(pki, "easyservice-ca", "easyservice-apiserver-ca", o, logf)
+	servingCA, err := pki.EnsureCA("easyservice-ca", "easyservice-apiserver-ca")
 	if err != nil {
 		return err
 	}
-	etcdCA, err := ensureCA(pki, "etcd-ca", "easyservice-etcd-ca", o, logf)
+	etcdCA, err := pki.EnsureCA("etcd-ca", "easyservice-etcd-ca")
 	if err != nil {
 		return err
 	}
@@ -194,45 +193,46 @@ func run(o options) error {
 		}
 	}
 	leaves := []struct {
-		ca   *pair
-		spec leafSpec
+		ca     *certs.Pair
+		secret string
+		leaf   certs.Leaf
 	}{
 		// The aggregator verifies <service>.<namespace>.svc. No loopback names unless asked: nothing
 		// reaches a pod by them but the kubelet's probes, which do not verify.
-		{servingCA, leafSpec{file: "easyservice-apiserver", secret: secretServing, cn: o.service, usages: serverAuth,
-			dns: servingDNS, ips: servingIPs}},
+		{servingCA, secretServing, certs.Leaf{Name: "easyservice-apiserver", CommonName: o.service, Usages: serverAuth,
+			DNSNames: servingDNS, IPs: servingIPs}},
 		// etcd's client URL: the client Service, every member, and loopback (etcdctl in the pod).
 		// Client auth too: etcd's gRPC gateway (its HTTP JSON API) calls etcd with this certificate.
-		{etcdCA, leafSpec{file: "etcd-server", secret: secretEtcdServer, cn: "easyservice-etcd", usages: bothAuth,
-			dns: slices.Concat(serviceNames(o.etcdClientSvc, o.namespace, o.clusterDomain),
+		{etcdCA, secretEtcdServer, certs.Leaf{Name: "etcd-server", CommonName: "easyservice-etcd", Usages: bothAuth,
+			DNSNames: slices.Concat(serviceNames(o.etcdClientSvc, o.namespace, o.clusterDomain),
 				serviceNames(o.etcdService, o.namespace, o.clusterDomain), members, []string{"localhost"}),
-			ips: loopback}},
+			IPs: loopback}},
 		// Peers dial each other by member name and present this certificate as clients too.
-		{etcdCA, leafSpec{file: "etcd-peer", secret: secretEtcdPeer, cn: cnEtcdPeer, usages: bothAuth,
-			dns: slices.Concat(members, []string{"localhost"}), ips: loopback}},
+		{etcdCA, secretEtcdPeer, certs.Leaf{Name: "etcd-peer", CommonName: cnEtcdPeer, Usages: bothAuth,
+			DNSNames: slices.Concat(members, []string{"localhost"}), IPs: loopback}},
 		// No SANs: etcd checks a client certificate's SANs against the client's address if it has any.
-		{etcdCA, leafSpec{file: "etcd-client", secret: secretEtcdClient, cn: cnEtcdClient, usages: clientAuth}},
+		{etcdCA, secretEtcdClient, certs.Leaf{Name: "etcd-client", CommonName: cnEtcdClient, Usages: clientAuth}},
 	}
 
 	var secrets bytes.Buffer
 	secrets.WriteString("# Written by hack/gen-certs: do not edit, do not commit (private keys).\n")
 	for _, l := range leaves {
-		p, err := ensureLeaf(pki, l.spec, l.ca, o, logf)
+		p, err := pki.EnsureLeaf(l.leaf, l.ca)
 		if err != nil {
 			return err
 		}
-		if err := writeSecret(&secrets, l.spec.secret, o.namespace, p, l.ca); err != nil {
+		if err := writeSecret(&secrets, l.secret, o.namespace, p, l.ca); err != nil {
 			return err
 		}
 	}
-	if err := writeFile(filepath.Join(o.out, "secrets.yaml"), secrets.Bytes(), 0o600); err != nil {
+	if err := certs.WriteFile(filepath.Join(o.out, "secrets.yaml"), secrets.Bytes(), 0o600); err != nil {
 		return err
 	}
-	caPEM, err := cert.EncodeCertificates(servingCA.cert)
+	caPEM, err := cert.EncodeCertificates(servingCA.Cert)
 	if err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(o.out, "kustomization.yaml"), component(caPEM), 0o644); err != nil {
+	if err := certs.WriteFile(filepath.Join(o.out, "kustomization.yaml"), component(caPEM), 0o644); err != nil {
 		return err
 	}
 	logf("wrote %s (Secrets) and %s (the Component with the APIServices' caBundle)",
@@ -258,16 +258,16 @@ patches:
 `, base64.StdEncoding.EncodeToString(caPEM))
 }
 
-func writeSecret(w *bytes.Buffer, name, namespace string, p, ca *pair) error {
-	certPEM, err := cert.EncodeCertificates(p.cert)
+func writeSecret(w *bytes.Buffer, name, namespace string, p, ca *certs.Pair) error {
+	certPEM, err := cert.EncodeCertificates(p.Cert)
 	if err != nil {
 		return err
 	}
-	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(p.key)
+	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(p.Key)
 	if err != nil {
 		return err
 	}
-	caPEM, err := cert.EncodeCertificates(ca.cert)
+	caPEM, err := cert.EncodeCertificates(ca.Cert)
 	if err != nil {
 		return err
 	}
@@ -285,163 +285,4 @@ data:
   tls.key: %s
 `, name, namespace, b64(caPEM), b64(certPEM), b64(keyPEM))
 	return nil
-}
-
-type pair struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-	// made is true when the pair was (re)generated in this run.
-	made bool
-}
-
-func paths(dir, name string) (string, string) {
-	return filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
-}
-
-// load reads a certificate and its key, or returns nil when either is missing, unreadable, does not
-// match, or expires within renewBefore.
-func load(dir, name string, renewBefore time.Duration) *pair {
-	certPath, keyPath := paths(dir, name)
-	if ok, _ := cert.CanReadCertAndKey(certPath, keyPath); !ok {
-		return nil
-	}
-	certs, err := cert.CertsFromFile(certPath)
-	if err != nil || len(certs) != 1 {
-		return nil
-	}
-	key, err := keyutil.PrivateKeyFromFile(keyPath)
-	if err != nil {
-		return nil
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil
-	}
-	pub, ok := certs[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool })
-	if !ok || !pub.Equal(signer.Public()) {
-		return nil
-	}
-	if time.Until(certs[0].NotAfter) < renewBefore {
-		return nil
-	}
-	return &pair{cert: certs[0], key: signer}
-}
-
-func write(dir, name string, c *x509.Certificate, key crypto.Signer) error {
-	certPath, keyPath := paths(dir, name)
-	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(key)
-	if err != nil {
-		return err
-	}
-	certPEM, err := cert.EncodeCertificates(c)
-	if err != nil {
-		return err
-	}
-	if err := writeFile(keyPath, keyPEM, 0o600); err != nil {
-		return err
-	}
-	return writeFile(certPath, certPEM, 0o644)
-}
-
-// writeFile writes atomically (a temporary file renamed over path) with the given mode.
-func writeFile(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) //nolint:errcheck // gone after the rename
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close() //nolint:errcheck // the chmod error is the one to report
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close() //nolint:errcheck // the write error is the one to report
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-func ensureCA(dir, name, cn string, o options, logf func(string, ...any)) (*pair, error) {
-	if !o.force {
-		if p := load(dir, name, o.renewBefore); p != nil && p.cert.IsCA && p.cert.Subject.CommonName == cn {
-			return p, nil
-		}
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	c, err := cert.NewSelfSignedCACert(cert.Config{CommonName: cn, NotBefore: time.Now().Add(-backdate)}, key)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if err := write(dir, name, c, key); err != nil {
-		return nil, err
-	}
-	logf("made CA %s (CN=%s, valid until %s)", name, cn, c.NotAfter.Format(time.DateOnly))
-	return &pair{cert: c, key: key, made: true}, nil
-}
-
-// matches tells whether an existing leaf certificate is what spec asks for, signed by ca.
-func matches(c *x509.Certificate, spec leafSpec, ca *pair) bool {
-	if ca.made || c.CheckSignatureFrom(ca.cert) != nil {
-		return false
-	}
-	if c.Subject.CommonName != spec.cn || !slices.Equal(c.ExtKeyUsage, spec.usages) || !slices.Equal(c.DNSNames, spec.dns) {
-		return false
-	}
-	return slices.EqualFunc(c.IPAddresses, spec.ips, func(a, b net.IP) bool { return a.Equal(b) })
-}
-
-func ensureLeaf(dir string, spec leafSpec, ca *pair, o options, logf func(string, ...any)) (*pair, error) {
-	if !o.force {
-		if p := load(dir, spec.file, o.renewBefore); p != nil && matches(p.cert, spec, ca) {
-			return p, nil
-		}
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	serial, err := cryptorand.Int(cryptorand.Reader, big.NewInt(math.MaxInt64))
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	notAfter := now.Add(o.validity)
-	// A leaf never outlives its CA.
-	if notAfter.After(ca.cert.NotAfter) {
-		notAfter = ca.cert.NotAfter
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial.Add(serial, big.NewInt(1)),
-		Subject:               pkix.Name{CommonName: spec.cn},
-		NotBefore:             now.Add(-backdate).UTC(),
-		NotAfter:              notAfter.UTC(),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           spec.usages,
-		BasicConstraintsValid: true,
-		DNSNames:              spec.dns,
-		IPAddresses:           spec.ips,
-	}
-	der, err := x509.CreateCertificate(cryptorand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", spec.file, err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	if err := write(dir, spec.file, c, key); err != nil {
-		return nil, err
-	}
-	names := strings.Join(spec.dns, ",")
-	if names == "" {
-		names = "none"
-	}
-	logf("made certificate %s (CN=%s, DNS: %s, valid until %s)", spec.file, spec.cn, names, c.NotAfter.Format(time.DateOnly))
-	return &pair{cert: c, key: key, made: true}, nil
 }

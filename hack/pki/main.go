@@ -43,19 +43,13 @@ package main
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	cryptorand "crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
-	"math"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -64,33 +58,10 @@ import (
 
 	clientcmd "k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/keyutil"
+
+	"github.com/easyservice/easyservice/hack/internal/certs"
 )
-
-const (
-	leafValidity = 365 * 24 * time.Hour
-	// A certificate expiring sooner than this is made again.
-	minRemaining = 24 * time.Hour
-	// Tolerate small clock differences between the processes reading the certificates.
-	backdate = 5 * time.Minute
-)
-
-type pair struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-	// made is true when the pair was (re)generated in this run.
-	made bool
-}
-
-type leafSpec struct {
-	name   string // file base name
-	cn     string
-	orgs   []string
-	usages []x509.ExtKeyUsage
-	dns    []string
-	ips    []net.IP
-}
 
 func main() {
 	dir := flag.String("dir", "", "directory of the certificates and keys (created if missing)")
@@ -130,11 +101,26 @@ func run(dir, advertise, serviceCIDR, kubeconfigDir, server string, quiet bool) 
 		}
 	}
 
-	ca, err := ensureCA(dir, "ca", "easyservice-local-ca", logf)
+	// Leaves live a year (at most as long as their CA); a CA or leaf is made again within a day of
+	// expiring.
+	d := certs.Dir{
+		Path:        dir,
+		Validity:    365 * 24 * time.Hour,
+		RenewBefore: 24 * time.Hour,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		Made: func(name string, p *certs.Pair) {
+			if p.Cert.IsCA {
+				logf("made CA %s (%s)", name, p.Cert.Subject.CommonName)
+			} else {
+				logf("made certificate %s (CN=%s)", name, p.Cert.Subject.CommonName)
+			}
+		},
+	}
+	ca, err := d.EnsureCA("ca", "easyservice-local-ca")
 	if err != nil {
 		return err
 	}
-	frontProxyCA, err := ensureCA(dir, "front-proxy-ca", "easyservice-local-front-proxy-ca", logf)
+	frontProxyCA, err := d.EnsureCA("front-proxy-ca", "easyservice-local-front-proxy-ca")
 	if err != nil {
 		return err
 	}
@@ -142,20 +128,20 @@ func run(dir, advertise, serviceCIDR, kubeconfigDir, server string, quiet bool) 
 	serverAuth := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	clientAuth := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	leaves := []struct {
-		ca   *pair
-		spec leafSpec
+		ca   *certs.Pair
+		leaf certs.Leaf
 	}{
-		{ca, leafSpec{name: "kube-apiserver", cn: "kube-apiserver", usages: serverAuth,
-			dns: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-			ips: []net.IP{net.ParseIP("127.0.0.1"), serviceIP, advertiseIP}}},
-		{ca, leafSpec{name: "admin", cn: "kubernetes-admin", orgs: []string{"system:masters"}, usages: clientAuth}},
-		{ca, leafSpec{name: "kube-controller-manager", cn: "system:kube-controller-manager", usages: clientAuth}},
-		{ca, leafSpec{name: "kube-scheduler", cn: "system:kube-scheduler", usages: clientAuth}},
-		{ca, leafSpec{name: "kwok", cn: "kwok", orgs: []string{"system:masters"}, usages: clientAuth}},
-		{frontProxyCA, leafSpec{name: "front-proxy-client", cn: "front-proxy-client", usages: clientAuth}},
+		{ca, certs.Leaf{Name: "kube-apiserver", CommonName: "kube-apiserver", Usages: serverAuth,
+			DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
+			IPs:      []net.IP{net.ParseIP("127.0.0.1"), serviceIP, advertiseIP}}},
+		{ca, certs.Leaf{Name: "admin", CommonName: "kubernetes-admin", Organizations: []string{"system:masters"}, Usages: clientAuth}},
+		{ca, certs.Leaf{Name: "kube-controller-manager", CommonName: "system:kube-controller-manager", Usages: clientAuth}},
+		{ca, certs.Leaf{Name: "kube-scheduler", CommonName: "system:kube-scheduler", Usages: clientAuth}},
+		{ca, certs.Leaf{Name: "kwok", CommonName: "kwok", Organizations: []string{"system:masters"}, Usages: clientAuth}},
+		{frontProxyCA, certs.Leaf{Name: "front-proxy-client", CommonName: "front-proxy-client", Usages: clientAuth}},
 	}
 	for _, l := range leaves {
-		if _, err := ensureLeaf(dir, l.spec, l.ca, logf); err != nil {
+		if _, err := d.EnsureLeaf(l.leaf, l.ca); err != nil {
 			return err
 		}
 	}
@@ -176,7 +162,7 @@ func run(dir, advertise, serviceCIDR, kubeconfigDir, server string, quiet bool) 
 		{"kube-scheduler", "system:kube-scheduler"},
 		{"kwok", "kwok"},
 	} {
-		if err := writeKubeconfig(filepath.Join(kubeconfigDir, k.name+".kubeconfig"), server, caPEM, dir, k.name, k.user); err != nil {
+		if err := writeKubeconfig(filepath.Join(kubeconfigDir, k.name+".kubeconfig"), server, caPEM, d, k.name, k.user); err != nil {
 			return err
 		}
 	}
@@ -198,139 +184,13 @@ func firstServiceIP(cidr string) (net.IP, error) {
 	return ip, nil
 }
 
-func paths(dir, name string) (string, string) {
-	return filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
-}
-
-// load reads a certificate and key pair, or returns nil when either is missing or unreadable.
-func load(dir, name string) *pair {
-	certPath, keyPath := paths(dir, name)
-	if ok, _ := cert.CanReadCertAndKey(certPath, keyPath); !ok {
-		return nil
-	}
-	certs, err := cert.CertsFromFile(certPath)
-	if err != nil || len(certs) == 0 {
-		return nil
-	}
-	key, err := keyutil.PrivateKeyFromFile(keyPath)
-	if err != nil {
-		return nil
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok || !publicKeysEqual(certs[0].PublicKey, signer.Public()) {
-		return nil
-	}
-	if time.Until(certs[0].NotAfter) < minRemaining {
-		return nil
-	}
-	return &pair{cert: certs[0], key: signer}
-}
-
-func publicKeysEqual(a, b crypto.PublicKey) bool {
-	type equaler interface{ Equal(crypto.PublicKey) bool }
-	e, ok := a.(equaler)
-	return ok && e.Equal(b)
-}
-
-func newKey() (*ecdsa.PrivateKey, error) {
-	return ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
-}
-
-func write(dir, name string, c *x509.Certificate, key crypto.Signer) error {
-	certPath, keyPath := paths(dir, name)
-	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(key)
-	if err != nil {
-		return err
-	}
-	certPEM, err := cert.EncodeCertificates(c)
-	if err != nil {
-		return err
-	}
-	if err := keyutil.WriteKey(keyPath, keyPEM); err != nil {
-		return err
-	}
-	return cert.WriteCert(certPath, certPEM)
-}
-
-func ensureCA(dir, name, cn string, logf func(string, ...any)) (*pair, error) {
-	if p := load(dir, name); p != nil && p.cert.IsCA && p.cert.Subject.CommonName == cn {
-		return p, nil
-	}
-	key, err := newKey()
-	if err != nil {
-		return nil, err
-	}
-	c, err := cert.NewSelfSignedCACert(cert.Config{CommonName: cn, NotBefore: time.Now().Add(-backdate)}, key)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if err := write(dir, name, c, key); err != nil {
-		return nil, err
-	}
-	logf("made CA %s (%s)", name, cn)
-	return &pair{cert: c, key: key, made: true}, nil
-}
-
-// matches tells whether an existing leaf certificate is what spec asks for, signed by ca.
-func matches(c *x509.Certificate, spec leafSpec, ca *pair) bool {
-	if ca.made || c.CheckSignatureFrom(ca.cert) != nil {
-		return false
-	}
-	if c.Subject.CommonName != spec.cn || !slices.Equal(c.Subject.Organization, spec.orgs) {
-		return false
-	}
-	if !slices.Equal(c.ExtKeyUsage, spec.usages) || !slices.Equal(c.DNSNames, spec.dns) {
-		return false
-	}
-	return slices.EqualFunc(c.IPAddresses, spec.ips, func(a, b net.IP) bool { return a.Equal(b) })
-}
-
-func ensureLeaf(dir string, spec leafSpec, ca *pair, logf func(string, ...any)) (*pair, error) {
-	if p := load(dir, spec.name); p != nil && matches(p.cert, spec, ca) {
-		return p, nil
-	}
-	key, err := newKey()
-	if err != nil {
-		return nil, err
-	}
-	serial, err := cryptorand.Int(cryptorand.Reader, big.NewInt(math.MaxInt64))
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial.Add(serial, big.NewInt(1)),
-		Subject:               pkix.Name{CommonName: spec.cn, Organization: spec.orgs},
-		NotBefore:             now.Add(-backdate).UTC(),
-		NotAfter:              now.Add(leafValidity).UTC(),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:           spec.usages,
-		BasicConstraintsValid: true,
-		DNSNames:              spec.dns,
-		IPAddresses:           spec.ips,
-	}
-	der, err := x509.CreateCertificate(cryptorand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", spec.name, err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	if err := write(dir, spec.name, c, key); err != nil {
-		return nil, err
-	}
-	logf("made certificate %s (CN=%s)", spec.name, spec.cn)
-	return &pair{cert: c, key: key, made: true}, nil
-}
-
 // ensureServiceAccountKey makes sa.key (RSA private key) and sa.pub (its public key), unless a
 // matching pair exists.
 func ensureServiceAccountKey(dir string, logf func(string, ...any)) error {
 	keyPath, pubPath := filepath.Join(dir, "sa.key"), filepath.Join(dir, "sa.pub")
 	if key, err := keyutil.PrivateKeyFromFile(keyPath); err == nil {
 		if rsaKey, ok := key.(*rsa.PrivateKey); ok {
-			if pubs, err := keyutil.PublicKeysFromFile(pubPath); err == nil && len(pubs) == 1 && publicKeysEqual(pubs[0], rsaKey.Public()) {
+			if pubs, err := keyutil.PublicKeysFromFile(pubPath); err == nil && len(pubs) == 1 && certs.PublicKeysEqual(pubs[0], rsaKey.Public()) {
 				return nil
 			}
 		}
@@ -359,8 +219,8 @@ func ensureServiceAccountKey(dir string, logf func(string, ...any)) error {
 
 // writeKubeconfig writes a kubeconfig with the CA and the client certificate <name>.crt/.key
 // embedded, atomically, unless the file already has exactly that content.
-func writeKubeconfig(path, server string, caPEM []byte, pkiDir, name, user string) error {
-	certPath, keyPath := paths(pkiDir, name)
+func writeKubeconfig(path, server string, caPEM []byte, pki certs.Dir, name, user string) error {
+	certPath, keyPath := pki.Paths(name)
 	certPEM, err := os.ReadFile(certPath)
 	if err != nil {
 		return err
@@ -385,17 +245,6 @@ func writeKubeconfig(path, server string, caPEM []byte, pkiDir, name, user strin
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) //nolint:errcheck // gone after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close() //nolint:errcheck // the write error is the one to report
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	// 0600: the files hold client keys.
+	return certs.WriteFile(path, data, 0o600)
 }
