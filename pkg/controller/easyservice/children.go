@@ -34,8 +34,8 @@ const (
 	LabelName = "app.kubernetes.io/name"
 	// LabelInstance is the standard instance label; its value is the EasyService's name.
 	LabelInstance = "app.kubernetes.io/instance"
-	// LabelManagedBy is the standard managed-by label; the controller only watches children carrying
-	// it with the value ManagedBy.
+	// LabelManagedBy is the standard managed-by label; the controller keeps whole only the
+	// Deployments and Services carrying it with the value ManagedBy (TrimChild).
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	// ManagedBy is the value of LabelManagedBy on every child.
 	ManagedBy = "easyservice"
