@@ -19,9 +19,16 @@
 #                   version go.mod requires
 #   goimports       golang.org/x/tools/cmd/goimports, which go-to-protobuf runs
 #
+# Debian packages (never installed by default):
+#   packages  docker.io (dockerd, containerd, runc, the docker client), containernetworking-plugins,
+#             iptables, conntrack, debootstrap and debian-archive-keyring: the Docker engine that
+#             builds images (hack/docker.sh, hack/images.sh, make image) and a real node's runtime.
+#             Installed with apt-get, only those missing, only as root (a clear error otherwise).
+#
 # Usage:
 #   hack/install-tools.sh [tool...]          build missing tools (no args = kube etcd kwok)
 #   hack/install-tools.sh --print-dir <tool> print the tool's binary dir, no build
+#   hack/install-tools.sh packages           install the missing Debian packages (root)
 #
 # When a tool is already cached this only prints "cached: <dir>". Binaries are
 # built into a temporary directory next to the cache, verified, and then
@@ -36,6 +43,12 @@ KWOK_VERSION=v0.8.0
 GOIMPORTS_VERSION=v0.47.0
 ALL_TOOLS=(kube etcd kwok)
 CODEGEN_TOOLS=(protoc protoc-gen-gogo goimports)
+# Debian's docker.io brings dockerd 20.10, containerd 1.6, runc 1.1 and a docker client whose
+# DOCKER_BUILDKIT=1 builds use BuildKit's built-in frontend (no image to pull); debootstrap and the
+# archive keyring (to verify the mirror's Release file) make the golang stand-in's rootfs.
+DEBIAN_PACKAGES=(docker.io containernetworking-plugins iptables conntrack debootstrap debian-archive-keyring)
+# How long apt-get waits for another apt or dpkg (e.g. a second run of this script) to let go.
+APT_LOCK_TIMEOUT=600
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ETCD_MODULE_DIR=${REPO_ROOT}/hack/tools/etcd
@@ -47,7 +60,7 @@ usage() {
   cat <<EOF
 usage: $0 [tool...]            build and cache tools (default: ${ALL_TOOLS[*]})
        $0 --print-dir <tool>   print the directory holding <tool>'s binaries
-tools: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]}
+tools: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} packages
 cache: ${BIN_ROOT}/<tool>-<version>/
 EOF
 }
@@ -93,6 +106,7 @@ tool_version() {
     protoc) protoc_version ;;
     protoc-gen-gogo) module_version "${REPO_ROOT}/go.mod" k8s.io/code-generator ;;
     goimports) echo "${GOIMPORTS_VERSION}" ;;
+    packages) echo debian ;;
     *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]})" ;;
   esac
 }
@@ -309,8 +323,57 @@ install_goimports() { # <out dir>
 }
 
 # ---------------------------------------------------------------------------
+# packages (Debian)
+# ---------------------------------------------------------------------------
+# missing_packages: the DEBIAN_PACKAGES dpkg does not have installed, one per line.
+missing_packages() {
+  local p status
+  for p in "${DEBIAN_PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "${p}" 2>/dev/null || true)
+    [[ ${status} == installed ]] || echo "${p}"
+  done
+}
+
+install_packages() {
+  local missing lock_fd start
+  if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
+    die "packages: not a Debian system (no dpkg-query/apt-get); install the equivalents of: ${DEBIAN_PACKAGES[*]}"
+  fi
+  mapfile -t missing < <(missing_packages)
+  if ((${#missing[@]} == 0)); then
+    echo "installed: ${DEBIAN_PACKAGES[*]}"
+    return 0
+  fi
+  ((EUID == 0)) ||
+    die "packages: missing Debian packages ${missing[*]}; installing them needs root: sudo apt-get install ${missing[*]}"
+  # One run at a time (apt's own locks make a second apt-get fail, or wait only for the dpkg lock);
+  # then look again: the run we waited for may have installed them.
+  mkdir -p "${CACHE_ROOT}"
+  exec {lock_fd}>"${CACHE_ROOT}/.packages.lock"
+  flock "${lock_fd}"
+  mapfile -t missing < <(missing_packages)
+  if ((${#missing[@]} > 0)); then
+    start=${SECONDS}
+    echo "==> packages: apt-get install ${missing[*]}"
+    # A fresh machine has no package lists; an old list may name versions the mirror dropped.
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="${APT_LOCK_TIMEOUT}" -qq update
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="${APT_LOCK_TIMEOUT}" -qq -y \
+      --no-install-recommends install "${missing[@]}" >/dev/null
+    mapfile -t missing < <(missing_packages)
+    ((${#missing[@]} == 0)) || die "packages: still missing after apt-get install: ${missing[*]}"
+    echo "==> packages: installed in $((SECONDS - start))s"
+  fi
+  exec {lock_fd}>&-
+  echo "installed: ${DEBIAN_PACKAGES[*]}"
+}
+
+# ---------------------------------------------------------------------------
 install_tool() { # <tool>
   local tool=$1 dir version out lock_fd b start
+  if [[ ${tool} == packages ]]; then
+    install_packages
+    return
+  fi
   dir=$(tool_dir "${tool}")
   if is_cached "${dir}" "${tool}"; then
     echo "cached: ${dir}"
@@ -358,6 +421,7 @@ main() {
           usage >&2
           return 2
         }
+        [[ $2 != packages ]] || die "packages are Debian packages: they have no tool dir"
         tool_dir "$2"
         return 0
         ;;
