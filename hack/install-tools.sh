@@ -7,6 +7,11 @@
 # Tools:
 #   kube  kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
 #         (built from the k8s.io/kubernetes module; cold build ~10-25 min)
+#   node  kubelet, kube-proxy: a real node's Kubernetes parts (LOCAL_UP_NODE=real
+#         hack/local-up.sh), from the same k8s.io/kubernetes module, version and build
+#         as kube; never built by default
+#   crictl  sigs.k8s.io/cri-tools/cmd/crictl: the CRI client local-down uses to remove a
+#         real node's pods through containerd; never built by default
 #   etcd  etcd server, built from hack/tools/etcd (its own Go module, pinned
 #         there; the version key is the go.etcd.io/etcd/server/v3 version)
 #   kwok  sigs.k8s.io/kwok/cmd/kwok
@@ -40,9 +45,11 @@ set -euo pipefail
 
 KUBE_VERSION=v1.37.1
 KWOK_VERSION=v0.8.0
+CRICTL_VERSION=v1.37.0
 GOIMPORTS_VERSION=v0.47.0
 ALL_TOOLS=(kube etcd kwok)
 CODEGEN_TOOLS=(protoc protoc-gen-gogo goimports)
+NODE_TOOLS=(node crictl)
 # Debian's docker.io brings dockerd 20.10, containerd 1.6, runc 1.1 and a docker client whose
 # DOCKER_BUILDKIT=1 builds use BuildKit's built-in frontend (no image to pull); debootstrap and the
 # archive keyring (to verify the mirror's Release file) make the golang stand-in's rootfs.
@@ -60,7 +67,7 @@ usage() {
   cat <<EOF
 usage: $0 [tool...]            build and cache tools (default: ${ALL_TOOLS[*]})
        $0 --print-dir <tool>   print the directory holding <tool>'s binaries
-tools: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} packages
+tools: ${ALL_TOOLS[*]} ${NODE_TOOLS[*]} ${CODEGEN_TOOLS[*]} packages
 cache: ${BIN_ROOT}/<tool>-<version>/
 EOF
 }
@@ -100,24 +107,26 @@ protoc_version() {
 
 tool_version() {
   case $1 in
-    kube) echo "${KUBE_VERSION}" ;;
+    kube | node) echo "${KUBE_VERSION}" ;;
     etcd) etcd_version ;;
     kwok) echo "${KWOK_VERSION}" ;;
+    crictl) echo "${CRICTL_VERSION}" ;;
     protoc) protoc_version ;;
     protoc-gen-gogo) module_version "${REPO_ROOT}/go.mod" k8s.io/code-generator ;;
     goimports) echo "${GOIMPORTS_VERSION}" ;;
     packages) echo debian ;;
-    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]})" ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${NODE_TOOLS[*]} ${CODEGEN_TOOLS[*]})" ;;
   esac
 }
 
 tool_binaries() {
   case $1 in
     kube) echo kube-apiserver kube-controller-manager kube-scheduler kubectl ;;
+    node) echo kubelet kube-proxy ;;
     etcd) echo etcd ;;
     kwok) echo kwok ;;
-    protoc | protoc-gen-gogo | goimports) echo "$1" ;;
-    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]})" ;;
+    crictl | protoc | protoc-gen-gogo | goimports) echo "$1" ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${NODE_TOOLS[*]} ${CODEGEN_TOOLS[*]})" ;;
   esac
 }
 
@@ -208,7 +217,7 @@ kube_prepare_source() { # <src dir>
     "$(sed -n 's/^[[:space:]]*"Info": "\(.*\)",\{0,1\}$/\1/p' <<<"${json}")" >"${src}/.build-date"
 }
 
-kube_build() { # <src dir> <out dir>
+kube_build() { # <src dir> <out dir> <package...>
   local src=$1 out=$2 major minor build_date ldflags=(-s -w) p k
   major=${KUBE_VERSION#v}
   major=${major%%.*}
@@ -228,30 +237,51 @@ kube_build() { # <src dir> <out dir>
     -tags selinux,notest,grpcnotrace \
     -ldflags "${ldflags[*]}" \
     -o "${out}/" \
-    ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/kube-scheduler ./cmd/kubectl)
+    "${@:3}")
 }
 
-kube_verify() { # <out dir>
+# kube_verify_versions <out dir> <binary...>: each binary reports exactly KUBE_VERSION.
+kube_verify_versions() {
   local out=$1 b v
-  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+  for b in "${@:2}"; do
     v=$("${out}/${b}" --version)
     echo "    ${b}: ${v}"
     [[ ${v} == "Kubernetes ${KUBE_VERSION}" ]] || die "${b} --version: want 'Kubernetes ${KUBE_VERSION}', got '${v}'"
   done
+}
+
+kube_verify() { # <out dir>
+  local out=$1 v
+  kube_verify_versions "${out}" kube-apiserver kube-controller-manager kube-scheduler
   v=$("${out}/kubectl" version --client 2>&1 | head -n1)
   echo "    kubectl: ${v}"
   [[ ${v} == *"${KUBE_VERSION}"* ]] || die "kubectl version --client: want ${KUBE_VERSION}, got '${v}'"
 }
 
-install_kube() { # <out dir>
-  local out=$1 src
-  new_tmp_dir src "kube-${KUBE_VERSION}-src"
-  step "kube: fetch k8s.io/kubernetes@${KUBE_VERSION} and prepare writable source" \
+# install_from_kubernetes <tool> <out dir> <how long cold> <verify function> <binary...>: build
+# cmd/<binary> of k8s.io/kubernetes@KUBE_VERSION. kube and node share the source preparation and the
+# build flags, and the Go build cache makes the second of them much faster than the first.
+install_from_kubernetes() {
+  local tool=$1 out=$2 cold=$3 verify=$4 src b pkgs=()
+  shift 4
+  for b in "$@"; do pkgs+=("./cmd/${b}"); done
+  new_tmp_dir src "${tool}-${KUBE_VERSION}-src"
+  step "${tool}: fetch k8s.io/kubernetes@${KUBE_VERSION} and prepare writable source" \
     kube_prepare_source "${src}"
-  step "kube: go build kube-apiserver kube-controller-manager kube-scheduler kubectl (cold: 10-25 min)" \
-    kube_build "${src}" "${out}"
-  step "kube: verify versions" kube_verify "${out}"
+  step "${tool}: go build $* (cold: ${cold})" kube_build "${src}" "${out}" "${pkgs[@]}"
+  step "${tool}: verify versions" "${verify}" "${out}"
   rm -rf "${src}"
+}
+
+install_kube() { # <out dir>
+  install_from_kubernetes kube "$1" "10-25 min" kube_verify \
+    kube-apiserver kube-controller-manager kube-scheduler kubectl
+}
+
+node_verify() { kube_verify_versions "$1" kubelet kube-proxy; }
+
+install_node() { # <out dir>
+  install_from_kubernetes node "$1" "5-15 min, less after kube" node_verify kubelet kube-proxy
 }
 
 # ---------------------------------------------------------------------------
@@ -298,6 +328,22 @@ kwok_verify() { # <out dir>
 install_kwok() { # <out dir>
   step "kwok: go install sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" kwok_build "$1"
   step "kwok: verify version" kwok_verify "$1"
+}
+
+# ---------------------------------------------------------------------------
+# crictl
+# ---------------------------------------------------------------------------
+crictl_verify() { # <out dir>
+  local v
+  v=$("$1/crictl" --version)
+  echo "    ${v}"
+  [[ ${v} == *"${CRICTL_VERSION}"* ]] || die "crictl --version does not report ${CRICTL_VERSION}: '${v}'"
+}
+
+install_crictl() { # <out dir>
+  step "crictl: go install sigs.k8s.io/cri-tools/cmd/crictl@${CRICTL_VERSION}" \
+    go_install_tool "$1" "sigs.k8s.io/cri-tools/cmd/crictl@${CRICTL_VERSION}"
+  step "crictl: verify version" crictl_verify "$1"
 }
 
 # ---------------------------------------------------------------------------
