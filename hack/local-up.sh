@@ -64,11 +64,11 @@ ES_IDENTITY=${ES_IDENTITY:-serviceaccount}
 PORT_VARS=(KUBE_APISERVER_PORT ETCD_CLIENT_PORT ETCD_PEER_PORT ES_ETCD_CLIENT_PORT ES_ETCD_PEER_PORT
   ES_ETCD_TLS_PORT ES_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT)
 
-# Fixed addressing of the local cluster.
-SERVICE_CIDR=10.0.0.0/16
+# Fixed addressing of the local cluster (the address plan is in hack/local/common.sh).
+SERVICE_CIDR=${PLANE_SERVICE_CIDR}
 # kube-apiserver's advertised address (the "kubernetes" Service's endpoint): must not be loopback;
-# TEST-NET-2, nothing listens there.
-ADVERTISE_ADDRESS=198.51.100.10
+# nothing listens there.
+ADVERTISE_ADDRESS=${KWOK_ADVERTISE_ADDRESS}
 SERVICE_ACCOUNT_ISSUER=https://kubernetes.default.svc.cluster.local
 # For kube-apiserver and easyservice-apiserver: on SIGTERM, end open watches within 2 s and give the
 # HTTP server 2 s (instead of the 60 s request timeout) to close its connections, so that a
@@ -470,7 +470,7 @@ start_kwok() {
     --config="${REPO_ROOT}/hack/local/kwok.yaml" \
     --manage-all-nodes=false \
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --node-ip=172.30.255.254 \
+    --node-ip="${KWOK_FALLBACK_NODE_IP}" \
     --server-address="127.0.0.1:${KWOK_PORT}"
 }
 
@@ -605,7 +605,7 @@ create_nodes() {
   : >"${out}"
   for ((i = 0; i < KWOK_NODES; i++)); do
     render hack/local/kwok-node.yaml "${out}.${i}" "s|@NODE_NAME@|kwok-node-${i}|g" \
-      "s|@NODE_IP@|172.30.$((i / 250)).$((i % 250 + 1))|g"
+      "s|@NODE_IP@|$(kwok_node_ip "${i}")|g"
     { echo "---"; cat "${out}.${i}"; } >>"${out}"
     rm -f "${out}.${i}"
   done

@@ -65,8 +65,8 @@ import (
 
 func main() {
 	dir := flag.String("dir", "", "directory of the certificates and keys (created if missing)")
-	advertise := flag.String("advertise-address", "198.51.100.10", "kube-apiserver's --advertise-address, a SAN of its serving certificate")
-	serviceCIDR := flag.String("service-cidr", "10.0.0.0/16", "kube-apiserver's --service-cluster-ip-range; its first IP is a SAN of the serving certificate")
+	advertise := flag.String("advertise-address", "198.18.244.1", "kube-apiserver's --advertise-address, a SAN of its serving certificate")
+	serviceCIDR := flag.String("service-cidr", "198.19.0.0/16", "kube-apiserver's --service-cluster-ip-range; its first IP is a SAN of the serving certificate")
 	kubeconfigDir := flag.String("kubeconfig-dir", "", "if set, write admin, kube-controller-manager, kube-scheduler and kwok kubeconfigs here")
 	server := flag.String("server", "", "kube-apiserver URL for the kubeconfigs (required with -kubeconfig-dir)")
 	quiet := flag.Bool("quiet", false, "print nothing on success")
