@@ -340,9 +340,15 @@ crictl_verify() { # <out dir>
   [[ ${v} == *"${CRICTL_VERSION}"* ]] || die "crictl --version does not report ${CRICTL_VERSION}: '${v}'"
 }
 
+# crictl's version is set at link time, as its Makefile does (otherwise it reports "unknown").
+crictl_build() { # <out dir>
+  (cd "$1" && go_env GOBIN="$1" go install -trimpath \
+    -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=${CRICTL_VERSION}" \
+    "sigs.k8s.io/cri-tools/cmd/crictl@${CRICTL_VERSION}")
+}
+
 install_crictl() { # <out dir>
-  step "crictl: go install sigs.k8s.io/cri-tools/cmd/crictl@${CRICTL_VERSION}" \
-    go_install_tool "$1" "sigs.k8s.io/cri-tools/cmd/crictl@${CRICTL_VERSION}"
+  step "crictl: go install sigs.k8s.io/cri-tools/cmd/crictl@${CRICTL_VERSION}" crictl_build "$1"
   step "crictl: verify version" crictl_verify "$1"
 }
 
