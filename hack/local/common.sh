@@ -50,8 +50,10 @@ pid_alive() {
   [[ $1 =~ ^[0-9]+$ ]] || return 1
   while read -r key value _; do
     if [[ ${key} == State: ]]; then
-      [[ ${value} != Z && ${value} != X ]]
-      return
+      # (An explicit status: a bare return in a function an EXIT trap calls, as local-up's cleanup
+      # after a failure does, returns the status of the command before the trap, not of this test.)
+      if [[ ${value} != Z && ${value} != X ]]; then return 0; fi
+      return 1
     fi
   done 2>/dev/null <"/proc/$1/status" || return 1
   return 1
