@@ -33,8 +33,10 @@ kwok_node_ip() { echo "198.18.$((240 + $1 / 250)).$(($1 % 250 + 1))"; }
 # the etcds), each phase at once. local-up never starts easyservice-apiserver-2: it is the second
 # replica test/e2e starts for a rolling restart (the same binary and command line on another port)
 # and stops again; it is listed so that local-down stops it should such a test die half way.
+# containerd, kubelet and kube-proxy are a real node's (LOCAL_UP_NODE=real): hack/local/real-node.sh
+# stops those planes in an order of its own.
 COMPONENTS=(etcd easyservice-etcd kube-apiserver kube-controller-manager kube-scheduler kwok easyservice-apiserver
-  easyservice-apiserver-2)
+  easyservice-apiserver-2 containerd kubelet kube-proxy)
 STOP_PHASES=("kwok kube-scheduler kube-controller-manager easyservice-apiserver easyservice-apiserver-2" "kube-apiserver"
   "easyservice-etcd etcd")
 # Seconds between SIGTERM and SIGKILL. easyservice-apiserver runs with the install's
