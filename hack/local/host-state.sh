@@ -89,23 +89,88 @@ state() {
 
 normalize() { LC_ALL=C sort -u; }
 
-# other_plane <item>: the item belongs to another local plane: it is under a directory holding a
-# node/plane.env other than ours, or it carries another plane's id.
+# other_plane <item>: the item belongs to another local plane: it carries another plane's id, or a
+# path in it is under a directory holding a node/plane.env other than ours.
 other_plane() {
-  local item=$1 p id
+  local item=$1 p
   if [[ ${item} =~ (easyservice|esbr|es)-([0-9a-f]{8}) ]]; then
-    id=${BASH_REMATCH[2]}
-    [[ ${id} != "${PLANE_ID}" ]] && return 0
-    return 1
+    [[ ${BASH_REMATCH[2]} != "${PLANE_ID}" ]]
+    return $?
   fi
   for p in ${item}; do
     [[ ${p} == /* ]] || continue
-    while [[ ${p} != / && -n ${p} ]]; do
-      if [[ -f ${p}/node/plane.env && ${p} != "${LOCAL_UP_DIR}" ]]; then return 0; fi
-      p=$(dirname "${p}")
+    while [[ -n ${p} ]]; do
+      if [[ ${p} != "${LOCAL_UP_DIR}" && -f ${p}/node/plane.env ]]; then return 0; fi
+      p=${p%/*}
     done
   done
   return 1
+}
+
+# OURS_SHIM_SOCKETS, OURS_SANDBOXES: this plane's containerd shim sockets (/run/containerd/s/<sha256
+# of containerd's socket/namespace/id>) and pod sandbox ids, from its containerd's state, which
+# local-down leaves in place. OTHER_NODES: another real plane's kubelet or containerd runs.
+OURS_SHIM_SOCKETS=" "
+OURS_SANDBOXES=" "
+OTHER_NODES=0
+find_node_marks() {
+  local d sum
+  for d in "${NODE_DIR}"/containerd/state/io.containerd.runtime.v2.task/*/*; do
+    [[ -d ${d} ]] || continue
+    sum=$(printf '%s' "${CONTAINERD_SOCKET}/$(basename "$(dirname "${d}")")/${d##*/}" | sha256sum)
+    OURS_SHIM_SOCKETS+="/run/containerd/s/${sum%% *} "
+  done
+  for d in "${NODE_DIR}"/containerd/root/io.containerd.grpc.v1.cri/sandboxes/*; do
+    if [[ -d ${d} ]]; then OURS_SANDBOXES+="${d##*/} "; fi
+  done
+  if other_nodes_running; then OTHER_NODES=1; fi
+}
+
+# classify_path <path item>: a new file or directory in one of a node's host directories.
+classify_path() {
+  local path=${1%% -> *} base
+  base=${path##*/}
+  case ${path} in
+    /run/containerd/s/*)
+      if [[ ${OURS_SHIM_SOCKETS} == *" ${path} "* ]]; then echo ours; elif ((OTHER_NODES)); then echo other; else echo unknown; fi
+      return 0
+      ;;
+    /var/lib/cni/results/*)
+      base=${base#cni-loopback-}
+      if [[ ${OURS_SANDBOXES} == *" ${base%-*} "* ]]; then echo ours; elif ((OTHER_NODES)); then echo other; else echo unknown; fi
+      return 0
+      ;;
+    /var/lib/kubelet/device-plugins/*)
+      # The kubelet's socket and checkpoint have this fixed path, whichever plane's kubelet it is.
+      if ((OTHER_NODES)); then echo other; else echo ours; fi
+      return 0
+      ;;
+  esac
+  # A directory that another plane's node still uses (its entries are listed on their own).
+  if [[ -d ${path} && ! -L ${path} ]] && ((OTHER_NODES)) && [[ -n $(ls -A "${path}" 2>/dev/null) ]]; then
+    echo other
+    return 0
+  fi
+  echo ours
+}
+
+# classify_netns <net:[inode]>: by the processes in the namespace (their cgroups, their command
+# lines), or by the nsfs mount that holds it.
+classify_netns() {
+  local ns=$1 f pid kinds=" "
+  while read -r f; do
+    pid=${f#/proc/}
+    pid=${pid%%/*}
+    if grep -qs ":/${CGROUP_NAME}\(/\|$\)" "/proc/${pid}/cgroup" || grep -qsaF -- "${LOCAL_UP_DIR}/" "/proc/${pid}/cmdline"; then
+      kinds+="ours "
+    elif grep -qsE ':/easyservice-[0-9a-f]{8}(/|$)' "/proc/${pid}/cgroup"; then
+      kinds+="other "
+    fi
+  done < <(find /proc -mindepth 3 -maxdepth 3 -path '/proc/[0-9]*/ns/net' -lname "${ns}" 2>/dev/null)
+  while read -r f; do
+    if [[ ${f} == "${LOCAL_UP_DIR}"/* ]]; then kinds+="ours "; elif other_plane "${f}"; then kinds+="other "; fi
+  done < <(awk -v ns="${ns}" '$4 == ns { print $5 }' /proc/self/mountinfo)
+  if [[ ${kinds} == *" ours "* ]]; then echo ours; elif [[ ${kinds} == *" other "* ]]; then echo other; else echo unknown; fi
 }
 
 # classify <line>: ours, other or unknown.
@@ -115,17 +180,18 @@ classify() {
   rest=${line#* }
   if [[ ${line} == *"${PLANE_ID}"* || ${line} == *"${LOCAL_UP_DIR}"* ]]; then
     echo ours
-    return
+    return 0
   fi
   if other_plane "${rest}"; then
     echo other
-    return
+    return 0
   fi
   case ${category} in
-    sysctl | path) echo ours ;;
+    sysctl) echo ours ;;
+    path) classify_path "${rest}" ;;
+    netns) classify_netns "${rest}" ;;
     link) if [[ ${rest} == *" veth" || ${rest} == *" bridge" ]]; then echo ours; else echo unknown; fi ;;
     chain) if [[ ${rest##* } == KUBE-* || ${rest##* } == CNI-* ]]; then echo ours; else echo unknown; fi ;;
-    netns) if [[ -n ${NETNS_INODE:-} && ${rest} == "net:[${NETNS_INODE}]" ]]; then echo ours; else echo unknown; fi ;;
     route | addr) if [[ ${rest} == *198.18.* ]]; then echo ours; else echo unknown; fi ;;
     *) echo unknown ;;
   esac
@@ -168,6 +234,7 @@ check() {
     # shellcheck source=/dev/null
     source "${PLANE_FILE}"
   fi
+  find_node_marks
   now=$(mktemp)
   state | normalize >"${now}"
   while read -r line; do

@@ -45,13 +45,15 @@ KUBELET_SYSCTLS=(vm.overcommit_memory=1 vm.panic_on_oom=0 kernel.panic=10 kernel
 SYSCTL_SAVED=${NODE_DIR}/sysctl.saved
 # Directories of the host that containerd, the CNI plugins or the kubelet create wherever their
 # configuration points (libcni's result cache, the runc v2 shims' sockets, the kubelet's container
-# log symlinks, its device plugin socket): local-up lists those that did not exist yet in
-# PLANE_FILE, local-down removes them again once empty (deepest first).
+# log symlinks, its device plugin socket). Each local-up adds those that do not exist yet to
+# HOST_DIRS_FILE; the last real plane to go down removes them again (deepest first), so that two
+# planes side by side leave the host as the first found it.
 HOST_DIRS=(/var/lib/cni/results /var/lib/cni /run/containerd/s /run/containerd /var/log/containers
   /var/lib/kubelet/device-plugins /var/lib/kubelet)
 # A lock of the whole host, for what two real planes must not do at once: choose a slot; set and
 # restore the kubelet's sysctls.
 HOST_LOCK=${EASYSERVICE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/easyservice}/local-up-real.lock
+HOST_DIRS_FILE=${HOST_LOCK%.lock}.host-dirs
 
 # in_netns <command...>: run a command in the plane's network namespace.
 in_netns() { nsenter --net="${NETNS_FILE}" -- "$@"; }
@@ -181,32 +183,37 @@ netns_create() {
   echo "    network namespace ${NETNS_FILE}; veth ${HOST_VETH} ${HOST_IP}/30 (host) <-> ${NODE_VETH} ${NODE_IP}/30 (node); pods ${POD_CIDR}"
 }
 
-# netns_inode: the namespace's inode (what /proc/<pid>/ns/net links to), or nothing.
-netns_inode() {
-  if mountpoint -q "${NETNS_FILE}" 2>/dev/null; then stat -L -c %i "${NETNS_FILE}"; fi
-}
-
 # setup_network: under the host lock (two planes must not choose the same slot): a slot, the plane
 # file, the namespace.
 setup_network() {
   choose_slot
+  record_host_dirs
   write_plane_file
   netns_create
-  write_plane_file
+}
+
+# record_host_dirs: add the HOST_DIRS that do not exist to HOST_DIRS_FILE (under the host lock).
+record_host_dirs() {
+  local d
+  for d in "${HOST_DIRS[@]}"; do
+    if [[ ! -e ${d} ]]; then echo "${d}"; fi
+  done >>"${HOST_DIRS_FILE}"
+}
+
+# other_nodes_running: the kubelet or containerd of another real plane (another LOCAL_UP_DIR) runs.
+other_nodes_running() {
+  local others
+  others=$(grep -laE -- '--config=.*/node/(kubelet\.yaml|containerd/config\.toml)' /proc/[0-9]*/cmdline 2>/dev/null |
+    xargs -r grep -LaF -- "${LOCAL_UP_DIR}/" 2>/dev/null || true)
+  [[ -n ${others} ]]
 }
 
 # write_plane_file: PLANE_FILE, with what local-down and host-state.sh need.
 write_plane_file() {
-  local created=() d
-  for d in "${HOST_DIRS[@]}"; do
-    if [[ ! -e ${d} ]]; then created+=("${d}"); fi
-  done
   {
     echo "# Written by hack/local-up.sh (LOCAL_UP_NODE=real); read by hack/local-down.sh and hack/local/host-state.sh."
     printf 'PLANE_ID=%q\n' "${PLANE_ID}"
     printf 'SLOT=%q\nHOST_IP=%q\nNODE_IP=%q\nPOD_CIDR=%q\n' "${SLOT}" "${HOST_IP}" "${NODE_IP}" "${POD_CIDR}"
-    printf 'NETNS_INODE=%q\n' "$(netns_inode)"
-    printf 'CREATED_HOST_DIRS=(%s)\n' "${created[*]}"
   } >"${PLANE_FILE}.tmp"
   mv "${PLANE_FILE}.tmp" "${PLANE_FILE}"
 }
@@ -289,8 +296,8 @@ crictl_remove_pods() {
     echo "    crictl rmp failed; what is left is killed below" >&2
 }
 
-# remove_host_dirs: the CREATED_HOST_DIRS that are empty now (another node may use them still).
-# The kubelet's container log symlinks of this plane's pods go first (they point into NODE_DIR).
+# remove_host_dirs: what this plane's node left in the host's directories, and (unless another
+# plane's node still runs) the directories of HOST_DIRS_FILE that are empty. Under the host lock.
 remove_host_dirs() {
   local d l
   if [[ -d /var/log/containers ]]; then
@@ -312,15 +319,17 @@ remove_host_dirs() {
     l=$(printf '%s' "${CONTAINERD_SOCKET}/$(basename "$(dirname "${d}")")/${d##*/}" | sha256sum)
     rm -f "/run/containerd/s/${l%% *}"
   done
-  # The kubelet's device plugin socket and checkpoint have a fixed path (not under --root-dir):
-  # removed if this plane made the directory and no other kubelet (another plane's) runs.
-  if [[ " ${CREATED_HOST_DIRS[*]} " == *" /var/lib/kubelet/device-plugins "* ]] &&
-    ! grep -qsx kubelet /proc/[0-9]*/comm; then
-    rm -f /var/lib/kubelet/device-plugins/kubelet.sock /var/lib/kubelet/device-plugins/kubelet_internal_checkpoint
-  fi
-  for d in "${CREATED_HOST_DIRS[@]}"; do
-    if [[ -d ${d} ]]; then rmdir "${d}" 2>/dev/null || echo "    left ${d} (not empty: another node uses it)"; fi
+  other_nodes_running && return 0
+  # The kubelet's device plugin socket and checkpoint have a fixed path (not under --root-dir),
+  # the same for every plane's kubelet.
+  rm -f /var/lib/kubelet/device-plugins/kubelet.sock /var/lib/kubelet/device-plugins/kubelet_internal_checkpoint
+  [[ -f ${HOST_DIRS_FILE} ]] || return 0
+  for d in "${HOST_DIRS[@]}"; do
+    if [[ -d ${d} ]] && grep -qxF -- "${d}" "${HOST_DIRS_FILE}"; then
+      rmdir "${d}" 2>/dev/null || echo "    left ${d}: not empty" >&2
+    fi
   done
+  rm -f "${HOST_DIRS_FILE}"
 }
 
 # real_teardown: stop the node and the control plane and leave the host as it was: pods first
@@ -328,7 +337,6 @@ remove_host_dirs() {
 # everything under LOCAL_UP_DIR, delete the network namespace (and with it the veth, the bridge, the
 # pods' veths, kube-proxy's chains and the route), remove the cgroups, restore the sysctls and the
 # host directories. Returns non-zero if some step left something behind.
-CREATED_HOST_DIRS=()
 real_teardown() {
   local rc=0 i
   if [[ -f ${PLANE_FILE} ]]; then
@@ -354,7 +362,7 @@ real_teardown() {
   fi
   cgroup_remove || rc=1
   restore_sysctls || rc=1
-  remove_host_dirs
+  with_host_lock remove_host_dirs
   return "${rc}"
 }
 
