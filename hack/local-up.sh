@@ -1038,7 +1038,7 @@ Local control plane with a real node up in $(elapsed)s.
   node:       ${NODE_NAME}, ${NODE_IP}; pods ${POD_CIDR}; network namespace ${NETNS_FILE}
   logs:       ${LOGS_DIR}/
   stop:       $(down_command)
-EasyService is not installed yet: install it into the node as the README's "Install in a cluster" says.
+EasyService is not installed: install it into the node as into any cluster (no registry here: load the image).
   source ${LOCAL_UP_DIR}/env
   hack/docker.sh run make image IMAGE=easyservice/easyservice-apiserver:v0.1.0   # the tag artifacts/deploy uses
   hack/local/load-image.sh easyservice/easyservice-apiserver:v0.1.0              # docker save | ctr import, into the node
