@@ -53,11 +53,14 @@
 # logs/<component>.log, pids/<component>.pid, pki/ (the cluster's certificates), install/ (the
 # install's certificates from hack/gen-certs: install/pki/*.crt|key, the Secrets and the caBundle
 # Component), and etcd/ (the data, made fresh by every local-up: each local-up is a new cluster;
-# pki/ and install/ are kept and reused).
+# pki/ and install/ are kept and reused). Real mode adds node/ (the namespace, containerd's,
+# the kubelet's and the CNI's state, the local volumes, plane.env; made fresh by every local-up),
+# kubelet.kubeconfig, kube-proxy.kubeconfig and host-state.before (the host before local-up).
 #
 # A local-up refuses (exit 1) while a control plane of the same LOCAL_UP_DIR runs, and when one of
-# its ports is taken. On failure it prints the end of the failing component's log and stops what it
-# started.
+# its ports is taken; in real mode also while an earlier real plane of LOCAL_UP_DIR was not taken
+# down. On failure it prints the end of the failing component's log and stops what it started (in
+# real mode: takes it down as local-down does, and checks the host).
 set -o errexit -o nounset -o pipefail
 
 # shellcheck source=hack/local/common.sh
