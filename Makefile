@@ -81,6 +81,13 @@ test-e2e:
 	hack/install-tools.sh
 	go test -count=1 -timeout=30m $(GOTEST_FLAGS) ./test/e2e/...
 
+## test-cluster: the in-cluster install as a user runs it (test/cluster): make image's image from the Dockerfile on a real
+## Docker engine (hack/docker.sh's private dockerd as root, or DOCKER_HOST), with local stand-in base images and the
+## module downloads served offline (hack/images.sh server). Cold: a Debian rootfs and the whole build; warm: about 2 minutes.
+.PHONY: test-cluster
+test-cluster:
+	go test -count=1 -timeout=90m $(GOTEST_FLAGS) ./test/cluster/...
+
 ## bench: the benchmarks (test/bench, docs/benchmarks.md) on a fresh local control plane: EasyService via aggregation
 ## and direct, a CRD twin, ConfigMaps, the etcd floor and the controller, interleaved over 3 rounds; about 20 minutes on 2 cores.
 ## Results in $(OUTPUT_DIR)/bench. BENCH_FLAGS=-mode=medium for a fifth of the counts; -local-up-dir=<dir> for a running plane.

@@ -11,6 +11,10 @@
 #         there; the version key is the go.etcd.io/etcd/server/v3 version)
 #   kwok  sigs.k8s.io/kwok/cmd/kwok
 #
+# Real-node tools (never built by default):
+#   coredns  github.com/coredns/coredns (go install; hack/images.sh puts it in the node's CoreDNS
+#            image; cold build ~4 min)
+#
 # Code generation tools (hack/update-codegen.sh builds them; never built by default):
 #   protoc          a protoc stand-in in Go for go-to-protobuf, built from hack/tools/protoc (its
 #                   own Go module; the version key is its protocompile version and a hash of the
@@ -21,8 +25,9 @@
 #
 # Debian packages (never installed by default):
 #   packages  docker.io (dockerd, containerd, runc, the docker client), containernetworking-plugins,
-#             iptables, conntrack, debootstrap and debian-archive-keyring: the Docker engine that
-#             builds images (hack/docker.sh, hack/images.sh, make image) and a real node's runtime.
+#             iptables, conntrack, debootstrap, debian-archive-keyring and libcap2-bin: the Docker
+#             engine that builds images (hack/docker.sh, hack/images.sh, make image) and a real
+#             node's runtime.
 #             Installed with apt-get, only those missing, only as root (a clear error otherwise).
 #
 # Usage:
@@ -40,13 +45,17 @@ set -euo pipefail
 
 KUBE_VERSION=v1.37.1
 KWOK_VERSION=v0.8.0
+COREDNS_VERSION=v1.15.0
 GOIMPORTS_VERSION=v0.47.0
 ALL_TOOLS=(kube etcd kwok)
 CODEGEN_TOOLS=(protoc protoc-gen-gogo goimports)
+NODE_TOOLS=(coredns)
 # Debian's docker.io brings dockerd 20.10, containerd 1.6, runc 1.1 and a docker client whose
 # DOCKER_BUILDKIT=1 builds use BuildKit's built-in frontend (no image to pull); debootstrap and the
-# archive keyring (to verify the mirror's Release file) make the golang stand-in's rootfs.
-DEBIAN_PACKAGES=(docker.io containernetworking-plugins iptables conntrack debootstrap debian-archive-keyring)
+# archive keyring (to verify the mirror's Release file) make the golang stand-in's rootfs;
+# libcap2-bin's setcap gives the CoreDNS image's binary its capability.
+DEBIAN_PACKAGES=(docker.io containernetworking-plugins iptables conntrack debootstrap debian-archive-keyring
+  libcap2-bin)
 # How long apt-get waits for another apt or dpkg (e.g. a second run of this script) to let go.
 APT_LOCK_TIMEOUT=600
 
@@ -60,7 +69,7 @@ usage() {
   cat <<EOF
 usage: $0 [tool...]            build and cache tools (default: ${ALL_TOOLS[*]})
        $0 --print-dir <tool>   print the directory holding <tool>'s binaries
-tools: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} packages
+tools: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} packages
 cache: ${BIN_ROOT}/<tool>-<version>/
 EOF
 }
@@ -103,11 +112,12 @@ tool_version() {
     kube) echo "${KUBE_VERSION}" ;;
     etcd) etcd_version ;;
     kwok) echo "${KWOK_VERSION}" ;;
+    coredns) echo "${COREDNS_VERSION}" ;;
     protoc) protoc_version ;;
     protoc-gen-gogo) module_version "${REPO_ROOT}/go.mod" k8s.io/code-generator ;;
     goimports) echo "${GOIMPORTS_VERSION}" ;;
     packages) echo debian ;;
-    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]})" ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} packages)" ;;
   esac
 }
 
@@ -116,8 +126,8 @@ tool_binaries() {
     kube) echo kube-apiserver kube-controller-manager kube-scheduler kubectl ;;
     etcd) echo etcd ;;
     kwok) echo kwok ;;
-    protoc | protoc-gen-gogo | goimports) echo "$1" ;;
-    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]})" ;;
+    coredns | protoc | protoc-gen-gogo | goimports) echo "$1" ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} packages)" ;;
   esac
 }
 
@@ -298,6 +308,22 @@ kwok_verify() { # <out dir>
 install_kwok() { # <out dir>
   step "kwok: go install sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" kwok_build "$1"
   step "kwok: verify version" kwok_verify "$1"
+}
+
+# ---------------------------------------------------------------------------
+# coredns
+# ---------------------------------------------------------------------------
+coredns_verify() { # <out dir>
+  local v
+  v=$("$1/coredns" -version)
+  printf '    %s\n' "${v//$'\n'/$'\n'    }"
+  grep -q "^CoreDNS-${COREDNS_VERSION#v}\$" <<<"${v}" || die "coredns -version does not report ${COREDNS_VERSION}"
+}
+
+install_coredns() { # <out dir>
+  step "coredns: go install github.com/coredns/coredns@${COREDNS_VERSION} (cold: ~4 min)" \
+    go_install_tool "$1" "github.com/coredns/coredns@${COREDNS_VERSION}"
+  step "coredns: verify version" coredns_verify "$1"
 }
 
 # ---------------------------------------------------------------------------
