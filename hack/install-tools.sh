@@ -7,14 +7,16 @@
 # Tools:
 #   kube  kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
 #         (built from the k8s.io/kubernetes module; cold build ~10-25 min)
-#   node  kubelet, kube-proxy: a real node's Kubernetes parts (LOCAL_UP_NODE=real
-#         hack/local-up.sh), from the same k8s.io/kubernetes module, version and build
-#         as kube; never built by default
-#   crictl  sigs.k8s.io/cri-tools/cmd/crictl: the CRI client local-down uses to remove a
-#         real node's pods through containerd; never built by default
 #   etcd  etcd server, built from hack/tools/etcd (its own Go module, pinned
 #         there; the version key is the go.etcd.io/etcd/server/v3 version)
 #   kwok  sigs.k8s.io/kwok/cmd/kwok
+#
+# Real-node tools (LOCAL_UP_NODE=real hack/local-up.sh; never built by default):
+#   node     kubelet, kube-proxy: from the same k8s.io/kubernetes module, version and build as kube
+#   crictl   sigs.k8s.io/cri-tools/cmd/crictl: the CRI client local-down removes a real node's
+#            pods with
+#   coredns  github.com/coredns/coredns (go install; hack/images.sh puts it in the node's CoreDNS
+#            image; cold build ~4 min)
 #
 # Code generation tools (hack/update-codegen.sh builds them; never built by default):
 #   protoc          a protoc stand-in in Go for go-to-protobuf, built from hack/tools/protoc (its
@@ -26,8 +28,9 @@
 #
 # Debian packages (never installed by default):
 #   packages  docker.io (dockerd, containerd, runc, the docker client), containernetworking-plugins,
-#             iptables, conntrack, debootstrap and debian-archive-keyring: the Docker engine that
-#             builds images (hack/docker.sh, hack/images.sh, make image) and a real node's runtime.
+#             iptables, conntrack, debootstrap, debian-archive-keyring and libcap2-bin: the Docker
+#             engine that builds images (hack/docker.sh, hack/images.sh, make image) and a real
+#             node's runtime.
 #             Installed with apt-get, only those missing, only as root (a clear error otherwise).
 #
 # Usage:
@@ -46,14 +49,17 @@ set -euo pipefail
 KUBE_VERSION=v1.37.1
 KWOK_VERSION=v0.8.0
 CRICTL_VERSION=v1.37.0
+COREDNS_VERSION=v1.15.0
 GOIMPORTS_VERSION=v0.47.0
 ALL_TOOLS=(kube etcd kwok)
 CODEGEN_TOOLS=(protoc protoc-gen-gogo goimports)
-NODE_TOOLS=(node crictl)
+NODE_TOOLS=(node crictl coredns)
 # Debian's docker.io brings dockerd 20.10, containerd 1.6, runc 1.1 and a docker client whose
 # DOCKER_BUILDKIT=1 builds use BuildKit's built-in frontend (no image to pull); debootstrap and the
-# archive keyring (to verify the mirror's Release file) make the golang stand-in's rootfs.
-DEBIAN_PACKAGES=(docker.io containernetworking-plugins iptables conntrack debootstrap debian-archive-keyring)
+# archive keyring (to verify the mirror's Release file) make the golang stand-in's rootfs;
+# libcap2-bin's setcap gives the CoreDNS image's binary its capability.
+DEBIAN_PACKAGES=(docker.io containernetworking-plugins iptables conntrack debootstrap debian-archive-keyring
+  libcap2-bin)
 # How long apt-get waits for another apt or dpkg (e.g. a second run of this script) to let go.
 APT_LOCK_TIMEOUT=600
 
@@ -67,7 +73,7 @@ usage() {
   cat <<EOF
 usage: $0 [tool...]            build and cache tools (default: ${ALL_TOOLS[*]})
        $0 --print-dir <tool>   print the directory holding <tool>'s binaries
-tools: ${ALL_TOOLS[*]} ${NODE_TOOLS[*]} ${CODEGEN_TOOLS[*]} packages
+tools: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} packages
 cache: ${BIN_ROOT}/<tool>-<version>/
 EOF
 }
@@ -111,11 +117,12 @@ tool_version() {
     etcd) etcd_version ;;
     kwok) echo "${KWOK_VERSION}" ;;
     crictl) echo "${CRICTL_VERSION}" ;;
+    coredns) echo "${COREDNS_VERSION}" ;;
     protoc) protoc_version ;;
     protoc-gen-gogo) module_version "${REPO_ROOT}/go.mod" k8s.io/code-generator ;;
     goimports) echo "${GOIMPORTS_VERSION}" ;;
     packages) echo debian ;;
-    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${NODE_TOOLS[*]} ${CODEGEN_TOOLS[*]})" ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} packages)" ;;
   esac
 }
 
@@ -125,8 +132,8 @@ tool_binaries() {
     node) echo kubelet kube-proxy ;;
     etcd) echo etcd ;;
     kwok) echo kwok ;;
-    crictl | protoc | protoc-gen-gogo | goimports) echo "$1" ;;
-    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${NODE_TOOLS[*]} ${CODEGEN_TOOLS[*]})" ;;
+    crictl | coredns | protoc | protoc-gen-gogo | goimports) echo "$1" ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} packages)" ;;
   esac
 }
 
@@ -350,6 +357,22 @@ crictl_build() { # <out dir>
 install_crictl() { # <out dir>
   step "crictl: go install sigs.k8s.io/cri-tools/cmd/crictl@${CRICTL_VERSION}" crictl_build "$1"
   step "crictl: verify version" crictl_verify "$1"
+}
+
+# ---------------------------------------------------------------------------
+# coredns
+# ---------------------------------------------------------------------------
+coredns_verify() { # <out dir>
+  local v
+  v=$("$1/coredns" -version)
+  printf '    %s\n' "${v//$'\n'/$'\n'    }"
+  grep -q "^CoreDNS-${COREDNS_VERSION#v}\$" <<<"${v}" || die "coredns -version does not report ${COREDNS_VERSION}"
+}
+
+install_coredns() { # <out dir>
+  step "coredns: go install github.com/coredns/coredns@${COREDNS_VERSION} (cold: ~4 min)" \
+    go_install_tool "$1" "github.com/coredns/coredns@${COREDNS_VERSION}"
+  step "coredns: verify version" coredns_verify "$1"
 }
 
 # ---------------------------------------------------------------------------
