@@ -37,6 +37,8 @@ for image in "$@"; do
   start=${SECONDS}
   if [[ -f ${image} ]]; then
     ctr_import "${image}"
+  elif [[ ${image} == /* || ${image} == ./* || ${image} == *.tar ]]; then
+    die "${image}: no such file"
   else
     # docker save writes to the pipe; ctr reads the archive from its standard input.
     # shellcheck disable=SC2016 # $DOCKER is expanded by the shell hack/docker.sh runs
