@@ -180,6 +180,7 @@ image_key() {
       ;;
     webapp)
       echo "${WEBAPP_VERSION}-$(hash_of "${SRC_ROOT}/webapp/main.go" "${SRC_ROOT}/webapp/Dockerfile" \
+        "${REPO_ROOT}/hack/internal/serve/serve.go" \
         "$(go_version)" "$(declare -f build_binary_image build_webapp)")"
       ;;
     golang-standin)
