@@ -84,18 +84,23 @@ log() {
   echo "images.sh: $*" >&2
 }
 
-# hash_of <file or text...>: a short hash of the files' contents (or of the text where an argument
-# is not a file), in argument order.
+# hash_of <file or text...>: a short hash of the files (names relative to the repository, and
+# contents) and of the other arguments as text.
 hash_of() {
-  local a sum
-  sum=$(for a in "$@"; do
+  local a files=() texts=() sum
+  for a in "$@"; do
     if [[ -f ${a} ]]; then
-      printf '%s\n' "${a#"${REPO_ROOT}"/}"
-      cat "${a}"
+      files+=("${a#"${REPO_ROOT}"/}")
     else
-      printf '%s\n' "${a}"
+      texts+=("${a}")
     fi
-  done | sha256sum)
+  done
+  sum=$({
+    if ((${#files[@]} > 0)); then
+      (cd "${REPO_ROOT}" && sha256sum "${files[@]}")
+    fi
+    printf '%s\n' "${texts[@]}"
+  } | sha256sum)
   echo "${sum:0:12}"
 }
 
@@ -175,6 +180,7 @@ image_key() {
       ;;
     webapp)
       echo "${WEBAPP_VERSION}-$(hash_of "${SRC_ROOT}/webapp/main.go" "${SRC_ROOT}/webapp/Dockerfile" \
+        "${REPO_ROOT}/hack/internal/serve/serve.go" \
         "$(go_version)" "$(declare -f build_binary_image build_webapp)")"
       ;;
     golang-standin)
@@ -196,7 +202,21 @@ tarball() {
     echo "${SERVER_TARBALL:?server: not built}"
     return
   fi
-  echo "${IMAGE_ROOT}/$1-$(image_key "$1").tar"
+  echo "${IMAGE_ROOT}/$1-${KEYS[$1]:-$(image_key "$1")}.tar"
+}
+
+# KEYS: the images' keys, computed once (by compute_keys, in the main shell: tarball runs in
+# command substitutions, whose assignments are lost).
+declare -A KEYS=()
+compute_keys() { # <image>...
+  local image
+  for image in "$@"; do
+    if [[ ${image} == server ]]; then
+      compute_keys golang-standin distroless-standin
+    elif [[ -z ${KEYS[${image}]:-} ]]; then
+      KEYS[${image}]=$(image_key "${image}")
+    fi
+  done
 }
 
 # cached <image>: the image's tarball exists. The server's never is before it is built: its key is
@@ -532,6 +552,7 @@ main() {
   done
   ((${#images[@]} > 0)) || images=("${DEFAULT_IMAGES[@]}")
   command -v go >/dev/null || die "go not found in PATH"
+  compute_keys "${images[@]}"
   for image in "${images[@]}"; do
     cached "${image}" || missing+=("${image}")
   done

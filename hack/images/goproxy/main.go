@@ -27,8 +27,6 @@ limitations under the License.
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -36,11 +34,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/easyservice/easyservice/hack/internal/serve"
 )
 
 func main() {
@@ -66,13 +64,10 @@ func run(dir, listen, addrFile string) error {
 	if _, err := os.Stat(dir); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
 	}
-	server := &http.Server{Handler: newHandler(dir), ReadHeaderTimeout: 10 * time.Second}
 	if addrFile != "" {
 		// Written only now that the port is bound: a reader of the file can connect at once.
 		if err := os.WriteFile(addrFile, []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
@@ -80,22 +75,7 @@ func run(dir, listen, addrFile string) error {
 		}
 	}
 	log.Printf("serving %s on http://%s", dir, ln.Addr())
-	errs := make(chan error, 1)
-	go func() { errs <- server.Serve(ln) }()
-	select {
-	case err := <-errs:
-		return err
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := server.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-errs; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serve.UntilSignal(ln, newHandler(dir), 5*time.Second)
 }
 
 // newHandler serves the files of dir read-only, refuses the checksum database and logs what it

@@ -26,18 +26,16 @@ limitations under the License.
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
+
+	"github.com/easyservice/easyservice/hack/internal/serve"
 )
 
 // Greeting is the fixed first line of every answer.
@@ -61,37 +59,18 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := serve(net.JoinHostPort("", strconv.Itoa(*port)), hostname); err != nil {
+	if err := run(net.JoinHostPort("", strconv.Itoa(*port)), hostname); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func serve(addr, hostname string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+func run(addr, hostname string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	server := &http.Server{Handler: newHandler(hostname), ReadHeaderTimeout: 10 * time.Second}
 	log.Printf("webapp %s listening on %s", hostname, ln.Addr())
-	errs := make(chan error, 1)
-	go func() { errs <- server.Serve(ln) }()
-	select {
-	case err := <-errs:
-		return err
-	case <-ctx.Done():
-	}
-	log.Print("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := server.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-errs; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serve.UntilSignal(ln, newHandler(hostname), 10*time.Second)
 }
 
 // newHandler answers every GET and HEAD with the greeting and hostname.
