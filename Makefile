@@ -11,6 +11,9 @@ IMAGE      ?= easyservice/easyservice-apiserver:$(subst +,-,$(VERSION))
 # e.g. DOCKER_BUILD_FLAGS="--build-arg GOPROXY=https://proxy.example.com --network host".
 DOCKER ?= docker
 DOCKER_BUILD_FLAGS ?=
+# The kubectl make deploy and make undeploy run, on the cluster of its current context (KUBECONFIG).
+# The local plane's env file sets the kubectl that matches it (source _output/local-up/env).
+KUBECTL ?= kubectl
 # Test flags; e.g. make test GOTEST_FLAGS=-v
 GOTEST_FLAGS ?=
 
@@ -33,16 +36,17 @@ image:
 deploy-certs:
 	go run ./hack/gen-certs -out artifacts/deploy/generated
 
-## deploy: install into the cluster of the current kubectl context (deploy-certs, then kubectl apply -k artifacts/deploy)
+## deploy: install into the cluster of the current kubectl context (deploy-certs, then kubectl apply -k artifacts/deploy);
+## KUBECTL=<path> for another kubectl than the one on PATH
 .PHONY: deploy
 deploy: deploy-certs
-	kubectl apply -k artifacts/deploy
+	$(KUBECTL) apply -k artifacts/deploy
 
 ## undeploy: uninstall, APIServices first (so discovery and namespace deletion never wait on a missing server); deletes the namespace, etcd's data included
 .PHONY: undeploy
 undeploy:
-	kubectl delete apiservice v1.app.easyservice.io v1beta1.app.easyservice.io --ignore-not-found
-	kubectl delete -k artifacts/deploy --ignore-not-found
+	$(KUBECTL) delete apiservice v1.app.easyservice.io v1beta1.app.easyservice.io --ignore-not-found
+	$(KUBECTL) delete -k artifacts/deploy --ignore-not-found
 
 ## test: verify, then every test level (unit, fuzz briefly, integration, e2e, benchmark smoke)
 .PHONY: test
