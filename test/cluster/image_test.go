@@ -14,8 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package cluster tests the in-cluster install as a user runs it: the image `make image` builds
-// from the repository's Dockerfile, on a real Docker engine.
 package cluster
 
 import (
@@ -25,7 +23,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -38,13 +35,8 @@ import (
 // no shell, and it starts with a read-only root filesystem and no network.
 func TestServerImage(t *testing.T) {
 	e := startEngine(t)
-	root := repoRoot(t)
-	out := runScript(t, root, e.env, filepath.Join(root, "hack", "images.sh"), "server")
-	fields := strings.Fields(out)
-	if len(fields) != 3 || fields[0] != "server" {
-		t.Fatalf("hack/images.sh server printed %q, want \"server <reference> <tarball>\"", out)
-	}
-	ref, tarball := fields[1], fields[2]
+	// TestInstall installs this image.
+	ref, tarball := buildServerImage(t, e)
 
 	t.Run("user 65532", func(t *testing.T) {
 		// Numeric, as the kubelet needs to enforce runAsNonRoot without a passwd lookup.
