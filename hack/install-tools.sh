@@ -11,6 +11,10 @@
 #         there; the version key is the go.etcd.io/etcd/server/v3 version)
 #   kwok  sigs.k8s.io/kwok/cmd/kwok
 #
+# Real-node tools (never built by default):
+#   coredns  github.com/coredns/coredns (go install; hack/images.sh puts it in the node's CoreDNS
+#            image; cold build ~4 min)
+#
 # Code generation tools (hack/update-codegen.sh builds them; never built by default):
 #   protoc          a protoc stand-in in Go for go-to-protobuf, built from hack/tools/protoc (its
 #                   own Go module; the version key is its protocompile version and a hash of the
@@ -19,9 +23,17 @@
 #                   version go.mod requires
 #   goimports       golang.org/x/tools/cmd/goimports, which go-to-protobuf runs
 #
+# Debian packages (never installed by default):
+#   packages  docker.io (dockerd, containerd, runc, the docker client), containernetworking-plugins,
+#             iptables, conntrack, debootstrap, debian-archive-keyring and libcap2-bin: the Docker
+#             engine that builds images (hack/docker.sh, hack/images.sh, make image) and a real
+#             node's runtime.
+#             Installed with apt-get, only those missing, only as root (a clear error otherwise).
+#
 # Usage:
 #   hack/install-tools.sh [tool...]          build missing tools (no args = kube etcd kwok)
 #   hack/install-tools.sh --print-dir <tool> print the tool's binary dir, no build
+#   hack/install-tools.sh packages           install the missing Debian packages (root)
 #
 # When a tool is already cached this only prints "cached: <dir>". Binaries are
 # built into a temporary directory next to the cache, verified, and then
@@ -33,9 +45,19 @@ set -euo pipefail
 
 KUBE_VERSION=v1.37.1
 KWOK_VERSION=v0.8.0
+COREDNS_VERSION=v1.15.0
 GOIMPORTS_VERSION=v0.47.0
 ALL_TOOLS=(kube etcd kwok)
 CODEGEN_TOOLS=(protoc protoc-gen-gogo goimports)
+NODE_TOOLS=(coredns)
+# Debian's docker.io brings dockerd 20.10, containerd 1.6, runc 1.1 and a docker client whose
+# DOCKER_BUILDKIT=1 builds use BuildKit's built-in frontend (no image to pull); debootstrap and the
+# archive keyring (to verify the mirror's Release file) make the golang stand-in's rootfs;
+# libcap2-bin's setcap gives the CoreDNS image's binary its capability.
+DEBIAN_PACKAGES=(docker.io containernetworking-plugins iptables conntrack debootstrap debian-archive-keyring
+  libcap2-bin)
+# How long apt-get waits for another apt or dpkg (e.g. a second run of this script) to let go.
+APT_LOCK_TIMEOUT=600
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ETCD_MODULE_DIR=${REPO_ROOT}/hack/tools/etcd
@@ -47,7 +69,7 @@ usage() {
   cat <<EOF
 usage: $0 [tool...]            build and cache tools (default: ${ALL_TOOLS[*]})
        $0 --print-dir <tool>   print the directory holding <tool>'s binaries
-tools: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]}
+tools: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} packages
 cache: ${BIN_ROOT}/<tool>-<version>/
 EOF
 }
@@ -90,10 +112,12 @@ tool_version() {
     kube) echo "${KUBE_VERSION}" ;;
     etcd) etcd_version ;;
     kwok) echo "${KWOK_VERSION}" ;;
+    coredns) echo "${COREDNS_VERSION}" ;;
     protoc) protoc_version ;;
     protoc-gen-gogo) module_version "${REPO_ROOT}/go.mod" k8s.io/code-generator ;;
     goimports) echo "${GOIMPORTS_VERSION}" ;;
-    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]})" ;;
+    packages) echo debian ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} packages)" ;;
   esac
 }
 
@@ -102,8 +126,8 @@ tool_binaries() {
     kube) echo kube-apiserver kube-controller-manager kube-scheduler kubectl ;;
     etcd) echo etcd ;;
     kwok) echo kwok ;;
-    protoc | protoc-gen-gogo | goimports) echo "$1" ;;
-    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]})" ;;
+    coredns | protoc | protoc-gen-gogo | goimports) echo "$1" ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} packages)" ;;
   esac
 }
 
@@ -287,6 +311,22 @@ install_kwok() { # <out dir>
 }
 
 # ---------------------------------------------------------------------------
+# coredns
+# ---------------------------------------------------------------------------
+coredns_verify() { # <out dir>
+  local v
+  v=$("$1/coredns" -version)
+  printf '    %s\n' "${v//$'\n'/$'\n'    }"
+  grep -q "^CoreDNS-${COREDNS_VERSION#v}\$" <<<"${v}" || die "coredns -version does not report ${COREDNS_VERSION}"
+}
+
+install_coredns() { # <out dir>
+  step "coredns: go install github.com/coredns/coredns@${COREDNS_VERSION} (cold: ~4 min)" \
+    go_install_tool "$1" "github.com/coredns/coredns@${COREDNS_VERSION}"
+  step "coredns: verify version" coredns_verify "$1"
+}
+
+# ---------------------------------------------------------------------------
 # protoc (the shim), protoc-gen-gogo, goimports
 # ---------------------------------------------------------------------------
 protoc_build() { # <out dir>
@@ -309,8 +349,57 @@ install_goimports() { # <out dir>
 }
 
 # ---------------------------------------------------------------------------
+# packages (Debian)
+# ---------------------------------------------------------------------------
+# missing_packages: the DEBIAN_PACKAGES dpkg does not have installed, one per line.
+missing_packages() {
+  local p status
+  for p in "${DEBIAN_PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "${p}" 2>/dev/null || true)
+    [[ ${status} == installed ]] || echo "${p}"
+  done
+}
+
+install_packages() {
+  local missing lock_fd start
+  if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
+    die "packages: not a Debian system (no dpkg-query/apt-get); install the equivalents of: ${DEBIAN_PACKAGES[*]}"
+  fi
+  mapfile -t missing < <(missing_packages)
+  if ((${#missing[@]} == 0)); then
+    echo "installed: ${DEBIAN_PACKAGES[*]}"
+    return 0
+  fi
+  ((EUID == 0)) ||
+    die "packages: missing Debian packages ${missing[*]}; installing them needs root: sudo apt-get install ${missing[*]}"
+  # One run at a time (apt's own locks make a second apt-get fail, or wait only for the dpkg lock);
+  # then look again: the run we waited for may have installed them.
+  mkdir -p "${CACHE_ROOT}"
+  exec {lock_fd}>"${CACHE_ROOT}/.packages.lock"
+  flock "${lock_fd}"
+  mapfile -t missing < <(missing_packages)
+  if ((${#missing[@]} > 0)); then
+    start=${SECONDS}
+    echo "==> packages: apt-get install ${missing[*]}"
+    # A fresh machine has no package lists; an old list may name versions the mirror dropped.
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="${APT_LOCK_TIMEOUT}" -qq update
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="${APT_LOCK_TIMEOUT}" -qq -y \
+      --no-install-recommends install "${missing[@]}" >/dev/null
+    mapfile -t missing < <(missing_packages)
+    ((${#missing[@]} == 0)) || die "packages: still missing after apt-get install: ${missing[*]}"
+    echo "==> packages: installed in $((SECONDS - start))s"
+  fi
+  exec {lock_fd}>&-
+  echo "installed: ${DEBIAN_PACKAGES[*]}"
+}
+
+# ---------------------------------------------------------------------------
 install_tool() { # <tool>
   local tool=$1 dir version out lock_fd b start
+  if [[ ${tool} == packages ]]; then
+    install_packages
+    return
+  fi
   dir=$(tool_dir "${tool}")
   if is_cached "${dir}" "${tool}"; then
     echo "cached: ${dir}"
@@ -358,6 +447,7 @@ main() {
           usage >&2
           return 2
         }
+        [[ $2 != packages ]] || die "packages are Debian packages: they have no tool dir"
         tool_dir "$2"
         return 0
         ;;
