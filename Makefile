@@ -137,12 +137,14 @@ clean:
 help:
 	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## //'
 
-## local-up: a local control plane (etcd, kube-apiserver, kcm, scheduler, kwok nodes) serving EasyService as an aggregated API; env vars in hack/local-up.sh
+## local-up: a local control plane (etcd, kube-apiserver, kcm, scheduler, kwok nodes) serving EasyService as an aggregated API;
+## LOCAL_UP_NODE=real: a real node (containerd, kubelet, kube-proxy, CoreDNS) in a network namespace instead (root); env vars in hack/local-up.sh
 .PHONY: local-up
 local-up:
 	hack/local-up.sh
 
-## local-down: stop exactly the processes make local-up started (logs stay in LOCAL_UP_DIR/logs)
+## local-down: stop exactly the processes make local-up started (logs stay in LOCAL_UP_DIR/logs); a real node is taken
+## down whole and the host checked against local-up's snapshot (hack/local/host-state.sh)
 .PHONY: local-down
 local-down:
 	hack/local-down.sh

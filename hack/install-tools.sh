@@ -11,7 +11,10 @@
 #         there; the version key is the go.etcd.io/etcd/server/v3 version)
 #   kwok  sigs.k8s.io/kwok/cmd/kwok
 #
-# Real-node tools (never built by default):
+# Real-node tools (LOCAL_UP_NODE=real hack/local-up.sh; never built by default):
+#   node     kubelet, kube-proxy: from the same k8s.io/kubernetes module, version and build as kube
+#   crictl   sigs.k8s.io/cri-tools/cmd/crictl: the CRI client local-down removes a real node's
+#            pods with
 #   coredns  github.com/coredns/coredns (go install; hack/images.sh puts it in the node's CoreDNS
 #            image; cold build ~4 min)
 #
@@ -45,11 +48,12 @@ set -euo pipefail
 
 KUBE_VERSION=v1.37.1
 KWOK_VERSION=v0.8.0
+CRICTL_VERSION=v1.37.0
 COREDNS_VERSION=v1.15.0
 GOIMPORTS_VERSION=v0.47.0
 ALL_TOOLS=(kube etcd kwok)
 CODEGEN_TOOLS=(protoc protoc-gen-gogo goimports)
-NODE_TOOLS=(coredns)
+NODE_TOOLS=(node crictl coredns)
 # Debian's docker.io brings dockerd 20.10, containerd 1.6, runc 1.1 and a docker client whose
 # DOCKER_BUILDKIT=1 builds use BuildKit's built-in frontend (no image to pull); debootstrap and the
 # archive keyring (to verify the mirror's Release file) make the golang stand-in's rootfs;
@@ -109,9 +113,10 @@ protoc_version() {
 
 tool_version() {
   case $1 in
-    kube) echo "${KUBE_VERSION}" ;;
+    kube | node) echo "${KUBE_VERSION}" ;;
     etcd) etcd_version ;;
     kwok) echo "${KWOK_VERSION}" ;;
+    crictl) echo "${CRICTL_VERSION}" ;;
     coredns) echo "${COREDNS_VERSION}" ;;
     protoc) protoc_version ;;
     protoc-gen-gogo) module_version "${REPO_ROOT}/go.mod" k8s.io/code-generator ;;
@@ -124,9 +129,10 @@ tool_version() {
 tool_binaries() {
   case $1 in
     kube) echo kube-apiserver kube-controller-manager kube-scheduler kubectl ;;
+    node) echo kubelet kube-proxy ;;
     etcd) echo etcd ;;
     kwok) echo kwok ;;
-    coredns | protoc | protoc-gen-gogo | goimports) echo "$1" ;;
+    crictl | coredns | protoc | protoc-gen-gogo | goimports) echo "$1" ;;
     *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} packages)" ;;
   esac
 }
@@ -218,7 +224,7 @@ kube_prepare_source() { # <src dir>
     "$(sed -n 's/^[[:space:]]*"Info": "\(.*\)",\{0,1\}$/\1/p' <<<"${json}")" >"${src}/.build-date"
 }
 
-kube_build() { # <src dir> <out dir>
+kube_build() { # <src dir> <out dir> <package...>
   local src=$1 out=$2 major minor build_date ldflags=(-s -w) p k
   major=${KUBE_VERSION#v}
   major=${major%%.*}
@@ -238,30 +244,51 @@ kube_build() { # <src dir> <out dir>
     -tags selinux,notest,grpcnotrace \
     -ldflags "${ldflags[*]}" \
     -o "${out}/" \
-    ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/kube-scheduler ./cmd/kubectl)
+    "${@:3}")
 }
 
-kube_verify() { # <out dir>
+# kube_verify_versions <out dir> <binary...>: each binary reports exactly KUBE_VERSION.
+kube_verify_versions() {
   local out=$1 b v
-  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+  for b in "${@:2}"; do
     v=$("${out}/${b}" --version)
     echo "    ${b}: ${v}"
     [[ ${v} == "Kubernetes ${KUBE_VERSION}" ]] || die "${b} --version: want 'Kubernetes ${KUBE_VERSION}', got '${v}'"
   done
+}
+
+kube_verify() { # <out dir>
+  local out=$1 v
+  kube_verify_versions "${out}" kube-apiserver kube-controller-manager kube-scheduler
   v=$("${out}/kubectl" version --client 2>&1 | head -n1)
   echo "    kubectl: ${v}"
   [[ ${v} == *"${KUBE_VERSION}"* ]] || die "kubectl version --client: want ${KUBE_VERSION}, got '${v}'"
 }
 
-install_kube() { # <out dir>
-  local out=$1 src
-  new_tmp_dir src "kube-${KUBE_VERSION}-src"
-  step "kube: fetch k8s.io/kubernetes@${KUBE_VERSION} and prepare writable source" \
+# install_from_kubernetes <tool> <out dir> <how long cold> <verify function> <binary...>: build
+# cmd/<binary> of k8s.io/kubernetes@KUBE_VERSION. kube and node share the source preparation and the
+# build flags, and the Go build cache makes the second of them much faster than the first.
+install_from_kubernetes() {
+  local tool=$1 out=$2 cold=$3 verify=$4 src b pkgs=()
+  shift 4
+  for b in "$@"; do pkgs+=("./cmd/${b}"); done
+  new_tmp_dir src "${tool}-${KUBE_VERSION}-src"
+  step "${tool}: fetch k8s.io/kubernetes@${KUBE_VERSION} and prepare writable source" \
     kube_prepare_source "${src}"
-  step "kube: go build kube-apiserver kube-controller-manager kube-scheduler kubectl (cold: 10-25 min)" \
-    kube_build "${src}" "${out}"
-  step "kube: verify versions" kube_verify "${out}"
+  step "${tool}: go build $* (cold: ${cold})" kube_build "${src}" "${out}" "${pkgs[@]}"
+  step "${tool}: verify versions" "${verify}" "${out}"
   rm -rf "${src}"
+}
+
+install_kube() { # <out dir>
+  install_from_kubernetes kube "$1" "10-25 min" kube_verify \
+    kube-apiserver kube-controller-manager kube-scheduler kubectl
+}
+
+node_verify() { kube_verify_versions "$1" kubelet kube-proxy; }
+
+install_node() { # <out dir>
+  install_from_kubernetes node "$1" "5-15 min, less after kube" node_verify kubelet kube-proxy
 }
 
 # ---------------------------------------------------------------------------
@@ -308,6 +335,28 @@ kwok_verify() { # <out dir>
 install_kwok() { # <out dir>
   step "kwok: go install sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" kwok_build "$1"
   step "kwok: verify version" kwok_verify "$1"
+}
+
+# ---------------------------------------------------------------------------
+# crictl
+# ---------------------------------------------------------------------------
+crictl_verify() { # <out dir>
+  local v
+  v=$("$1/crictl" --version)
+  echo "    ${v}"
+  [[ ${v} == *"${CRICTL_VERSION}"* ]] || die "crictl --version does not report ${CRICTL_VERSION}: '${v}'"
+}
+
+# crictl's version is set at link time, as its Makefile does (otherwise it reports "unknown").
+crictl_build() { # <out dir>
+  (cd "$1" && go_env GOBIN="$1" go install -trimpath \
+    -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=${CRICTL_VERSION}" \
+    "sigs.k8s.io/cri-tools/cmd/crictl@${CRICTL_VERSION}")
+}
+
+install_crictl() { # <out dir>
+  step "crictl: go install sigs.k8s.io/cri-tools/cmd/crictl@${CRICTL_VERSION}" crictl_build "$1"
+  step "crictl: verify version" crictl_verify "$1"
 }
 
 # ---------------------------------------------------------------------------

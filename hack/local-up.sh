@@ -9,7 +9,20 @@
 # No containers, no root: every process runs on the host, listens on 127.0.0.1 only, and is stopped
 # by hack/local-down.sh. `make local-up` / `make local-down` run these scripts.
 #
+# LOCAL_UP_NODE=real makes a real node instead of kwok's fake ones (root only): in a network
+# namespace of its own (hack/local/real-node.sh says how it is wired), etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, containerd (Debian's, with its own configuration, socket,
+# root and state), the kubelet, kube-proxy (iptables), CoreDNS and static local PersistentVolumes on
+# a default StorageClass. kube-apiserver listens on the node IP, which the host reaches over a veth;
+# the kubeconfigs point there. easyservice-apiserver does not run on the host in this mode: install
+# it into the node (make image, hack/local/load-image.sh, make deploy). The node's images (pause,
+# CoreDNS) come from hack/images.sh. hack/local-down.sh takes all of it down again and checks that
+# the host is as local-up found it (hack/local/host-state.sh).
+#
 # Environment (all optional):
+#   LOCAL_UP_NODE        kwok (default) or real (see above)
+#   LOCAL_PVS            real mode: the number of static local PersistentVolumes (default 8: the
+#                        install's etcd, the etcd-ha overlay's three, and spares)
 #   LOCAL_UP_DIR         state directory (default _output/local-up; made absolute)
 #   KUBE_APISERVER_PORT  kube-apiserver secure port            (default 6443)
 #   ETCD_CLIENT_PORT     kube-apiserver's etcd, client port     (default 2379)
@@ -32,21 +45,32 @@
 #                          artifacts/deploy/base/rbac;
 #                        admin: the admin kubeconfig (system:masters)
 #
+# In real mode only KUBE_APISERVER_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, KCM_PORT and SCHEDULER_PORT
+# apply, in the plane's network namespace: they never collide with the host's.
+#
 # Outputs in LOCAL_UP_DIR: admin.kubeconfig (system:masters), easyservice-apiserver.kubeconfig
 # (the server's identity), env (source it: exports KUBECONFIG, KUBECTL and the ports),
 # logs/<component>.log, pids/<component>.pid, pki/ (the cluster's certificates), install/ (the
 # install's certificates from hack/gen-certs: install/pki/*.crt|key, the Secrets and the caBundle
 # Component), and etcd/ (the data, made fresh by every local-up: each local-up is a new cluster;
-# pki/ and install/ are kept and reused).
+# pki/ and install/ are kept and reused). Real mode adds node/ (the namespace, containerd's,
+# the kubelet's and the CNI's state, the local volumes, plane.env; made fresh by every local-up),
+# kubelet.kubeconfig, kube-proxy.kubeconfig and host-state.before (the host before local-up).
 #
 # A local-up refuses (exit 1) while a control plane of the same LOCAL_UP_DIR runs, and when one of
-# its ports is taken. On failure it prints the end of the failing component's log and stops what it
-# started.
+# its ports is taken; in real mode also while an earlier real plane of LOCAL_UP_DIR was not taken
+# down. On failure it prints the end of the failing component's log and stops what it started (in
+# real mode: takes it down as local-down does, and checks the host).
 set -o errexit -o nounset -o pipefail
 
 # shellcheck source=hack/local/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/local/common.sh"
+# shellcheck source=hack/local/real-node.sh
+source "$(dirname "${BASH_SOURCE[0]}")/local/real-node.sh"
 cd "${REPO_ROOT}"
+
+LOCAL_UP_NODE=${LOCAL_UP_NODE:-kwok}
+LOCAL_PVS=${LOCAL_PVS:-8}
 
 KUBE_APISERVER_PORT=${KUBE_APISERVER_PORT:-6443}
 ETCD_CLIENT_PORT=${ETCD_CLIENT_PORT:-2379}
@@ -63,12 +87,15 @@ SKIP_EXAMPLES=${SKIP_EXAMPLES:-}
 ES_IDENTITY=${ES_IDENTITY:-serviceaccount}
 PORT_VARS=(KUBE_APISERVER_PORT ETCD_CLIENT_PORT ETCD_PEER_PORT ES_ETCD_CLIENT_PORT ES_ETCD_PEER_PORT
   ES_ETCD_TLS_PORT ES_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT)
+if [[ ${LOCAL_UP_NODE} == real ]]; then
+  PORT_VARS=(KUBE_APISERVER_PORT ETCD_CLIENT_PORT ETCD_PEER_PORT KCM_PORT SCHEDULER_PORT)
+fi
 
-# Fixed addressing of the local cluster.
-SERVICE_CIDR=10.0.0.0/16
+# Fixed addressing of the local cluster (the address plan is in hack/local/common.sh).
+SERVICE_CIDR=${PLANE_SERVICE_CIDR}
 # kube-apiserver's advertised address (the "kubernetes" Service's endpoint): must not be loopback;
-# TEST-NET-2, nothing listens there.
-ADVERTISE_ADDRESS=198.51.100.10
+# nothing listens there.
+ADVERTISE_ADDRESS=${KWOK_ADVERTISE_ADDRESS}
 SERVICE_ACCOUNT_ISSUER=https://kubernetes.default.svc.cluster.local
 # For kube-apiserver and easyservice-apiserver: on SIGTERM, end open watches within 2 s and give the
 # HTTP server 2 s (instead of the 60 s request timeout) to close its connections, so that a
@@ -168,7 +195,14 @@ on_exit() {
       done
       if [[ ! -s $(pid_file "${LAUNCHING}") ]]; then kill -TERM "${LAUNCH_PID}" 2>/dev/null || true; fi
     fi
-    stop_all >&2 || true
+    if [[ ${LOCAL_UP_NODE} == real ]]; then
+      real_down >&2 || true
+    else
+      stop_all >&2 || true
+    fi
+  elif [[ ${LOCAL_UP_NODE} == real && -f ${PLANE_FILE} ]]; then
+    # Failed after it changed the host (network, cgroups) but before it started a process.
+    real_down >&2 || true
   fi
   exit "${rc}"
 }
@@ -212,16 +246,27 @@ start_component() {
   {
     echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) local-up: ${bin} $*"
   } >"${log}"
-  local launcher=()
+  local launcher=() prefix=() cgroup_procs=""
   if command -v setsid >/dev/null; then launcher=(setsid); fi
+  # Real mode: in the plane's network namespace and cgroup.
+  if [[ ${LOCAL_UP_NODE} == real ]]; then
+    prefix=(nsenter --net="${NETNS_FILE}" --)
+    cgroup_procs=$(plane_cgroup_procs | paste -sd ' ')
+  fi
   # The inner bash closes every inherited file descriptor but 0-2 (so the component keeps no pipe
-  # of the caller open), writes its pid, and execs the binary.
+  # of the caller open), joins the plane's cgroups (real mode), writes its pid, and execs the
+  # binary (nsenter execs it in turn: the pid stays).
   # shellcheck disable=SC2016 # $$, $f, $n and $@ are for the inner bash
-  "${launcher[@]}" bash -c '
+  ES_CGROUP_PROCS=${cgroup_procs} "${launcher[@]}" bash -c '
     for f in /proc/$$/fd/*; do n=${f##*/}; if ((n > 2)); then eval "exec ${n}>&-" 2>/dev/null || true; fi; done
-    echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "${pidf}" "${bin}" "$@" \
+    for f in ${ES_CGROUP_PROCS}; do echo $$ >"${f}" || exit 1; done
+    unset ES_CGROUP_PROCS
+    echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "${pidf}" "${prefix[@]}" "${bin}" "$@" \
     </dev/null >>"${log}" 2>&1 {LOCK_FD}>&- {STDOUT_FD}>&- {STDERR_FD}>&- &
   LAUNCH_PID=$!
+  # Not a job of this shell: it would report the component's end (e.g. "Killed" and the whole
+  # command above) when a failed local-up stops it.
+  disown "${LAUNCH_PID}"
   LAUNCHING=${component}
   STARTED=1
   for ((i = 0; i < 100; i++)); do
@@ -253,6 +298,16 @@ wait_ready() {
 
 http_ok() { curl -sf --max-time 3 -o /dev/null "$@"; }
 
+# plane_http_ok: http_ok where the plane's components listen on 127.0.0.1 (in real mode, in its
+# network namespace).
+plane_http_ok() {
+  if [[ ${LOCAL_UP_NODE} == real ]]; then
+    in_netns curl -sf --max-time 3 -o /dev/null "$@"
+  else
+    http_ok "$@"
+  fi
+}
+
 # ---------------------------------------------------------------------------------------------
 # Steps
 # ---------------------------------------------------------------------------------------------
@@ -273,7 +328,12 @@ free_port() {
 
 check_settings() {
   local v p seen=" "
-  if [[ -z ${ES_ETCD_TLS_PORT} ]]; then ES_ETCD_TLS_PORT=$(free_port) || die "found no free port for ES_ETCD_TLS_PORT"; fi
+  case ${LOCAL_UP_NODE} in
+    kwok) ;;
+    real) check_settings_real ;;
+    *) die "LOCAL_UP_NODE=${LOCAL_UP_NODE}: must be kwok or real" ;;
+  esac
+  if [[ ${LOCAL_UP_NODE} == kwok && -z ${ES_ETCD_TLS_PORT} ]]; then ES_ETCD_TLS_PORT=$(free_port) || die "found no free port for ES_ETCD_TLS_PORT"; fi
   for v in "${PORT_VARS[@]}"; do
     p=${!v}
     if [[ ! ${p} =~ ^[0-9]+$ ]] || ((p < 1 || p > 65535)); then die "${v}=${p} is not a port number"; fi
@@ -309,6 +369,7 @@ check_not_running() {
   fi
   # Stale pid files of processes that are gone.
   rm -f "${PIDS_DIR}"/*.pid
+  if [[ ${LOCAL_UP_NODE} == real ]]; then check_no_leftovers; fi
 }
 
 check_ports_free() {
@@ -322,7 +383,12 @@ check_ports_free() {
 
 install_tools() {
   # A no-op printing "cached: ..." when the tools are there (it locks against concurrent builds).
-  hack/install-tools.sh kube etcd kwok | indent
+  if [[ ${LOCAL_UP_NODE} == real ]]; then
+    hack/install-tools.sh packages kube etcd node crictl | indent
+    NODE_BIN_DIR=$(hack/install-tools.sh --print-dir node)
+  else
+    hack/install-tools.sh kube etcd kwok | indent
+  fi
   KUBE_DIR=$(hack/install-tools.sh --print-dir kube)
   ETCD_BIN=$(hack/install-tools.sh --print-dir etcd)/etcd
   KWOK_BIN=$(hack/install-tools.sh --print-dir kwok)/kwok
@@ -340,6 +406,14 @@ build_easyservice() {
 }
 
 make_pki() {
+  if [[ ${LOCAL_UP_NODE} == real ]]; then
+    # The node IP: where the host, the node's components and (through the "kubernetes" Service) the
+    # pods reach kube-apiserver.
+    go run ./hack/pki -dir "${PKI_DIR}" -advertise-address "${NODE_IP}" -service-cidr "${SERVICE_CIDR}" \
+      -kubeconfig-dir "${LOCAL_UP_DIR}" -server "https://${NODE_IP}:${KUBE_APISERVER_PORT}" \
+      -node-name "${NODE_NAME}" -node-ip "${NODE_IP}" | indent
+    return 0
+  fi
   go run ./hack/pki -dir "${PKI_DIR}" -advertise-address "${ADVERTISE_ADDRESS}" -service-cidr "${SERVICE_CIDR}" \
     -kubeconfig-dir "${LOCAL_UP_DIR}" -server "https://127.0.0.1:${KUBE_APISERVER_PORT}" | indent
   # The in-cluster install's certificates, made the way an install makes them; the serving
@@ -381,6 +455,11 @@ start_etcd() {
 
 start_etcds() {
   start_etcd etcd "${LOCAL_UP_DIR}/etcd/kube" "${ETCD_CLIENT_PORT}" "${ETCD_PEER_PORT}"
+  if [[ ${LOCAL_UP_NODE} == real ]]; then
+    # EasyService's etcd is the install's StatefulSet (make deploy).
+    wait_ready etcd /health plane_http_ok "http://127.0.0.1:${ETCD_CLIENT_PORT}/health"
+    return 0
+  fi
   # EasyService's etcd: on the TLS port as the install runs it (a client needs a certificate of the
   # etcd CA); in plain HTTP too, for tools and tests (easyservice-apiserver uses the TLS port).
   start_etcd easyservice-etcd "${LOCAL_UP_DIR}/etcd/easyservice" "${ES_ETCD_CLIENT_PORT}" "${ES_ETCD_PEER_PORT}" \
@@ -398,12 +477,27 @@ start_etcds() {
 # kube-apiserver runs without anonymous authentication: a request without credentials gets a 401,
 # as from easyservice-apiserver itself (test/e2e/security_test.go checks both).
 start_kube_apiserver() {
+  local mode_flags=(--bind-address=127.0.0.1 --advertise-address="${ADVERTISE_ADDRESS}"
+    --enable-admission-plugins=OwnerReferencesPermissionEnforcement) url=https://127.0.0.1:${KUBE_APISERVER_PORT}
+  if [[ ${LOCAL_UP_NODE} == real ]]; then
+    # On every address of the plane's namespace: the node IP (the host, over the veth) and, through
+    # the "kubernetes" Service, the pods. The kubelet's serving certificate is verified; the kubelet
+    # authorizes this client (cluster.yaml binds it). NodeRestriction: a kubelet may change only its
+    # own Node and its pods.
+    # shellcheck disable=SC2054 # the commas separate admission plugins
+    mode_flags=(--bind-address=0.0.0.0 --advertise-address="${NODE_IP}"
+      --enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement
+      --kubelet-certificate-authority="${PKI_DIR}/ca.crt"
+      --kubelet-client-certificate="${PKI_DIR}/apiserver-kubelet-client.crt"
+      --kubelet-client-key="${PKI_DIR}/apiserver-kubelet-client.key"
+      --kubelet-preferred-address-types=InternalIP)
+    url=https://${NODE_IP}:${KUBE_APISERVER_PORT}
+  fi
   mkdir -p "${LOCAL_UP_DIR}/certs/kube-apiserver"
   start_component kube-apiserver "${KUBE_DIR}/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:${ETCD_CLIENT_PORT}" \
-    --bind-address=127.0.0.1 \
+    "${mode_flags[@]}" \
     --secure-port="${KUBE_APISERVER_PORT}" \
-    --advertise-address="${ADVERTISE_ADDRESS}" \
     --cert-dir="${LOCAL_UP_DIR}/certs/kube-apiserver" \
     --tls-cert-file="${PKI_DIR}/kube-apiserver.crt" \
     --tls-private-key-file="${PKI_DIR}/kube-apiserver.key" \
@@ -423,11 +517,10 @@ start_kube_apiserver() {
     --proxy-client-cert-file="${PKI_DIR}/front-proxy-client.crt" \
     --proxy-client-key-file="${PKI_DIR}/front-proxy-client.key" \
     --enable-aggregator-routing=true \
-    --enable-admission-plugins=OwnerReferencesPermissionEnforcement \
     "${FAST_SHUTDOWN_FLAGS[@]}"
+  # From the host (in real mode: over the veth).
   wait_ready kube-apiserver /readyz http_ok --cacert "${PKI_DIR}/ca.crt" \
-    --cert "${PKI_DIR}/admin.crt" --key "${PKI_DIR}/admin.key" \
-    "https://127.0.0.1:${KUBE_APISERVER_PORT}/readyz"
+    --cert "${PKI_DIR}/admin.crt" --key "${PKI_DIR}/admin.key" "${url}/readyz"
 }
 
 start_kube_controller_manager() {
@@ -470,7 +563,7 @@ start_kwok() {
     --config="${REPO_ROOT}/hack/local/kwok.yaml" \
     --manage-all-nodes=false \
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --node-ip=172.30.255.254 \
+    --node-ip="${KWOK_FALLBACK_NODE_IP}" \
     --server-address="127.0.0.1:${KWOK_PORT}"
 }
 
@@ -588,6 +681,165 @@ start_rest() {
     --resolve "${ES_SERVICE_HOST}:${ES_PORT}:127.0.0.1" "https://${ES_SERVICE_HOST}:${ES_PORT}/readyz"
 }
 
+# ---------------------------------------------------------------------------------------------
+# Real node (LOCAL_UP_NODE=real; hack/local/real-node.sh has what local-down shares)
+# ---------------------------------------------------------------------------------------------
+check_settings_real() {
+  if ((EUID != 0)); then
+    die "LOCAL_UP_NODE=real needs root: it creates a network namespace, a veth, cgroups and mounts, and runs containerd and the kubelet. Run it as root (e.g. sudo LOCAL_UP_NODE=real make local-up), or use the default kwok plane (no root)"
+  fi
+  if [[ ! ${LOCAL_PVS} =~ ^[0-9]+$ ]] || ((LOCAL_PVS > 100)); then die "LOCAL_PVS=${LOCAL_PVS} is not a number in 0..100"; fi
+  # A unix socket path has at most 107 bytes.
+  ((${#CONTAINERD_SOCKET} < 100)) || die "LOCAL_UP_DIR=${LOCAL_UP_DIR} is too long for containerd's socket ${CONTAINERD_SOCKET}: use a shorter one"
+  local c
+  for c in nsenter unshare ip mountpoint flock sha256sum; do
+    command -v "${c}" >/dev/null || die "${c} is needed (util-linux, iproute2, coreutils)"
+  done
+}
+
+# check_no_leftovers: an earlier real plane of this LOCAL_UP_DIR that was not taken down (its
+# mounts, namespace, veth or cgroups) must be, before a new one starts in its directories.
+check_no_leftovers() {
+  local left=()
+  [[ ! -f ${PLANE_FILE} ]] || left+=("${PLANE_FILE}")
+  if [[ -n $(mounts_under "${LOCAL_UP_DIR}") ]]; then left+=("mounts under ${LOCAL_UP_DIR}"); fi
+  if ip link show "${HOST_VETH}" >/dev/null 2>&1; then left+=("the veth ${HOST_VETH}"); fi
+  if [[ -d /sys/fs/cgroup/pids/${CGROUP_NAME} || -d /sys/fs/cgroup/unified/${CGROUP_NAME} ]]; then left+=("the cgroup /${CGROUP_NAME}"); fi
+  if ((${#left[@]} > 0)); then
+    {
+      echo "local-up: an earlier real-node plane of ${LOCAL_UP_DIR} was not taken down: ${left[*]}"
+      echo "local-up: take it down first: $(down_command)"
+    } >&2
+    exit 1
+  fi
+}
+
+# node_images: the node's images from hack/images.sh (built once, cached as tarballs): the pause
+# image (containerd's sandbox_image) and CoreDNS's. Sets SANDBOX_IMAGE, COREDNS_IMAGE, NODE_IMAGE_TARS.
+NODE_IMAGE_TARS=()
+node_images() {
+  local out name ref tar
+  out=$(hack/images.sh pause coredns) || die "hack/images.sh pause coredns failed"
+  while read -r name ref tar; do
+    case ${name} in
+      pause) SANDBOX_IMAGE=${ref} ;;
+      coredns) COREDNS_IMAGE=${ref} ;;
+      *) continue ;;
+    esac
+    [[ -f ${tar} ]] || die "hack/images.sh printed ${name} ${ref} ${tar}, and there is no ${tar}"
+    NODE_IMAGE_TARS+=("${tar}")
+    echo "    ${name}: ${ref} (${tar})"
+  done <<<"${out}"
+  [[ -n ${SANDBOX_IMAGE:-} && -n ${COREDNS_IMAGE:-} ]] || die "hack/images.sh did not print the pause and coredns images: ${out}"
+}
+
+# host_snapshot: the host's state before the plane changes it, for local-down's check.
+host_snapshot() {
+  hack/local/host-state.sh snapshot "${HOST_SNAPSHOT}"
+  echo "    ${HOST_SNAPSHOT}"
+}
+
+# node_network: a fresh NODE_DIR (nothing is mounted there: check_no_leftovers), the plane's slot,
+# network namespace and veth, and its cgroups.
+node_network() {
+  rm -rf --one-file-system "${NODE_DIR}"
+  mkdir -p "${NODE_DIR}"
+  with_host_lock setup_network
+  cgroup_create
+  echo "    cgroups /${CGROUP_NAME} (kubelet's cgroupRoot) and /${PLANE_CGROUP} (the plane's processes), in $(cgroup_mounts | wc -l) hierarchies"
+}
+
+# render_node_config: containerd's, the CNI network's, the kubelet's and kube-proxy's configuration.
+render_node_config() {
+  local common=("s|@NODE_DIR@|${NODE_DIR}|g" "s|@LOCAL_UP_DIR@|${LOCAL_UP_DIR}|g" "s|@PKI_DIR@|${PKI_DIR}|g"
+    "s|@NODE_IP@|${NODE_IP}|g" "s|@NODE_NAME@|${NODE_NAME}|g" "s|@POD_CIDR@|${POD_CIDR}|g")
+  render hack/local/node/containerd.toml "${NODE_DIR}/containerd/config.toml" "${common[@]}" \
+    "s|@SANDBOX_IMAGE@|${SANDBOX_IMAGE}|g" "s|@CNI_BIN_DIR@|${CNI_BIN_DIR}|g"
+  # The CNI network: a bridge in the namespace (the pods' gateway; hairpin, so that a pod reaches
+  # itself through its Service), host-local addresses of the plane's pod /24 with their state under
+  # NODE_DIR, and portmap for hostPorts.
+  render hack/local/node/cni.conflist "${NODE_DIR}/cni/net.d/10-${CNI_NETWORK}.conflist" "${common[@]}" \
+    "s|@CNI_NETWORK@|${CNI_NETWORK}|g" "s|@CNI_BRIDGE@|${CNI_BRIDGE}|g"
+  render hack/local/node/kubelet.yaml "${NODE_DIR}/kubelet.yaml" "${common[@]}" \
+    "s|@CGROUP_ROOT@|/${CGROUP_NAME}|g" "s|@CONTAINERD_SOCKET@|${CONTAINERD_SOCKET}|g" "s|@CLUSTER_DNS@|${CLUSTER_DNS}|g"
+  render hack/local/node/kube-proxy.yaml "${NODE_DIR}/kube-proxy.yaml" "${common[@]}"
+  # For crictl (CRI_CONFIG_FILE in the env file): the plane's containerd.
+  printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 10\n' \
+    "${CONTAINERD_SOCKET}" "${CONTAINERD_SOCKET}" >"${NODE_DIR}/crictl.yaml"
+  mkdir -p "${NODE_DIR}/kubelet" "${NODE_DIR}/pod-logs" "${NODE_DIR}/containerd/opt"
+}
+
+# ctr: containerd's own client, on the plane's containerd, in the namespace the CRI uses.
+ctr_node() { ctr --address "${CONTAINERD_SOCKET}" --namespace k8s.io "$@"; }
+
+start_containerd() {
+  local tar
+  start_component containerd "$(command -v containerd)" --config="${NODE_DIR}/containerd/config.toml"
+  wait_ready containerd "CRI" crictl_node --timeout 2s info
+  for tar in "${NODE_IMAGE_TARS[@]}"; do
+    ctr_node images import "${tar}" 2>&1 | indent
+  done
+}
+
+# start_kubelet: the kubelet sets six global sysctls when it starts (KUBELET_SYSCTLS); the host's
+# values are saved before and put back as soon as it has, under the host lock (so that a second
+# plane starting at the same time does not save the first one's kubelet's values as the host's).
+start_kubelet() {
+  with_host_lock start_kubelet_locked
+  wait_ready kubelet /healthz plane_http_ok "http://127.0.0.1:10248/healthz"
+}
+
+start_kubelet_locked() {
+  save_sysctls
+  start_component kubelet "${NODE_BIN_DIR}/kubelet" \
+    --config="${NODE_DIR}/kubelet.yaml" \
+    --kubeconfig="${LOCAL_UP_DIR}/kubelet.kubeconfig" \
+    --root-dir="${NODE_DIR}/kubelet" \
+    --hostname-override="${NODE_NAME}" \
+    --node-ip="${NODE_IP}"
+  wait_ready kubelet "its kernel settings" kubelet_set_sysctls
+  restore_sysctls
+}
+
+start_kube_proxy() {
+  start_component kube-proxy "${NODE_BIN_DIR}/kube-proxy" --config="${NODE_DIR}/kube-proxy.yaml"
+}
+
+# node_addons: kube-apiserver's access to the kubelet, the StorageClass, the local
+# PersistentVolumes and CoreDNS.
+node_addons() {
+  local i out=${LOCAL_UP_DIR}/manifests/local-pvs.yaml
+  kc apply -f hack/local/node/cluster.yaml 2>&1 | indent
+  mkdir -p "${NODE_DIR}/pvs" "$(dirname "${out}")"
+  : >"${out}"
+  for ((i = 1; i <= LOCAL_PVS; i++)); do
+    mkdir -p "${NODE_DIR}/pvs/pv-${i}"
+    render hack/local/node/local-pv.yaml "${out}.${i}" "s|@PV_NAME@|local-pv-${i}|g" "s|@PV_SIZE@|10Gi|g" \
+      "s|@PV_PATH@|${NODE_DIR}/pvs/pv-${i}|g" "s|@NODE_NAME@|${NODE_NAME}|g"
+    { echo "---"; cat "${out}.${i}"; } >>"${out}"
+    rm -f "${out}.${i}"
+  done
+  if ((LOCAL_PVS > 0)); then
+    kc apply -f "${out}" | wc -l | sed 's/^/    PersistentVolumes created: /'
+  fi
+  render hack/local/node/coredns.yaml "${LOCAL_UP_DIR}/manifests/coredns.yaml" \
+    "s|@COREDNS_IMAGE@|${COREDNS_IMAGE}|g" "s|@CLUSTER_DNS@|${CLUSTER_DNS}|g"
+  kc apply -f "${LOCAL_UP_DIR}/manifests/coredns.yaml" 2>&1 | indent
+}
+
+# wait_node: the node Ready (the node lifecycle controller lifts its not-ready taint up to 5 s
+# later), kube-proxy serving, CoreDNS available.
+wait_node() {
+  local deadline=$((SECONDS + START_TIMEOUT)) taints
+  kc wait --for=condition=Ready "node/${NODE_NAME}" --timeout="${START_TIMEOUT}s" 2>&1 | indent
+  until taints=$(kc get node "${NODE_NAME}" -o jsonpath='{.spec.taints}') && [[ -z ${taints} ]]; do
+    ((SECONDS < deadline)) || die "the node kept its taints: ${taints}"
+    sleep 0.5
+  done
+  wait_ready kube-proxy /healthz plane_http_ok "http://127.0.0.1:10256/healthz"
+  kc -n kube-system rollout status deployment/coredns --timeout="${START_TIMEOUT}s" 2>&1 | indent
+}
+
 # render <template> <output> <sed expressions...>: substitute @VAR@ placeholders.
 render() {
   local in=$1 out=$2 args=() e
@@ -605,7 +857,7 @@ create_nodes() {
   : >"${out}"
   for ((i = 0; i < KWOK_NODES; i++)); do
     render hack/local/kwok-node.yaml "${out}.${i}" "s|@NODE_NAME@|kwok-node-${i}|g" \
-      "s|@NODE_IP@|172.30.$((i / 250)).$((i % 250 + 1))|g"
+      "s|@NODE_IP@|$(kwok_node_ip "${i}")|g"
     { echo "---"; cat "${out}.${i}"; } >>"${out}"
     rm -f "${out}.${i}"
   done
@@ -653,7 +905,21 @@ write_env() {
     printf 'export LOCAL_UP_DIR=%q\n' "${LOCAL_UP_DIR}"
     printf 'export KUBECONFIG=%q\n' "${ADMIN_KUBECONFIG}"
     printf 'export KUBECTL=%q\n' "${KUBECTL}"
-    printf 'export ES_IDENTITY=%q\n' "${ES_IDENTITY}"
+    printf 'export LOCAL_UP_NODE=%q\n' "${LOCAL_UP_NODE}"
+    printf 'export SERVICE_CIDR=%q\n' "${SERVICE_CIDR}"
+    if [[ ${LOCAL_UP_NODE} == real ]]; then
+      # The node: kube-apiserver is https://NODE_IP:KUBE_APISERVER_PORT from the host; NodePorts
+      # answer on NODE_IP, pods on their IPs in POD_CIDR; NODE_NETNS is the plane's network
+      # namespace (nsenter --net=$NODE_NETNS), CONTAINERD_ADDRESS containerd's socket (ctr
+      # --address), CRI_CONFIG_FILE crictl's configuration for it (CRICTL is crictl),
+      # HOST_STATE_SNAPSHOT the host before local-up (hack/local/host-state.sh check).
+      printf 'export %s=%q\n' NODE_NAME "${NODE_NAME}" NODE_IP "${NODE_IP}" HOST_IP "${HOST_IP}" \
+        POD_CIDR "${POD_CIDR}" CLUSTER_DNS "${CLUSTER_DNS}" NODE_NETNS "${NETNS_FILE}" \
+        CONTAINERD_ADDRESS "${CONTAINERD_SOCKET}" CRI_CONFIG_FILE "${NODE_DIR}/crictl.yaml" \
+        CRICTL "$(hack/install-tools.sh --print-dir crictl)/crictl" HOST_STATE_SNAPSHOT "${HOST_SNAPSHOT}"
+    else
+      printf 'export ES_IDENTITY=%q\n' "${ES_IDENTITY}"
+    fi
     for v in "${PORT_VARS[@]}"; do printf 'export %s=%q\n' "${v}" "${!v}"; done
   } >"${LOCAL_UP_DIR}/env.tmp"
   mv "${LOCAL_UP_DIR}/env.tmp" "${LOCAL_UP_DIR}/env"
@@ -663,7 +929,11 @@ write_env() {
 main() {
   check_settings
   check_not_running
-  echo "local-up: LOCAL_UP_DIR=${LOCAL_UP_DIR}"
+  echo "local-up: LOCAL_UP_DIR=${LOCAL_UP_DIR}, LOCAL_UP_NODE=${LOCAL_UP_NODE}"
+  if [[ ${LOCAL_UP_NODE} == real ]]; then
+    main_real
+    return
+  fi
 
   begin "check that the ports are free"
   check_ports_free
@@ -715,6 +985,68 @@ Try:
   \$KUBECTL get easyservices -A
   \$KUBECTL explain easyservice.spec
   \$KUBECTL get all
+EOF
+}
+
+main_real() {
+  begin "tools (hack/install-tools.sh packages kube etcd node crictl)"
+  install_tools
+  end
+  begin "the node's images (hack/images.sh pause coredns)"
+  node_images
+  end
+  begin "snapshot of the host (hack/local/host-state.sh)"
+  host_snapshot
+  end
+  begin "the plane's network namespace, veth and cgroups"
+  node_network
+  end
+  begin "PKI and kubeconfigs (go run ./hack/pki), the node's certificates"
+  make_pki
+  end
+  begin "etcd (127.0.0.1:${ETCD_CLIENT_PORT} in the plane's namespace)" etcd
+  start_etcds
+  end
+  begin "kube-apiserver (https://${NODE_IP}:${KUBE_APISERVER_PORT})" kube-apiserver
+  start_kube_apiserver
+  end
+  begin "kube-controller-manager, kube-scheduler" kube-controller-manager kube-scheduler
+  start_kube_controller_manager
+  start_kube_scheduler
+  end
+  begin "containerd (${CONTAINERD_SOCKET}) with the node's images" containerd
+  render_node_config
+  start_containerd
+  end
+  begin "kubelet (node ${NODE_NAME}, ${NODE_IP}) and kube-proxy (iptables)" kubelet kube-proxy
+  start_kubelet
+  start_kube_proxy
+  end
+  begin "kubelet access, StorageClass, ${LOCAL_PVS} local PersistentVolumes, CoreDNS" kube-apiserver
+  node_addons
+  end
+  begin "wait for the controllers, the node (Ready, untainted), kube-proxy, CoreDNS and the default ServiceAccount" \
+    kube-controller-manager kube-scheduler kubelet kube-proxy
+  wait_ready kube-controller-manager /healthz plane_http_ok -k "https://127.0.0.1:${KCM_PORT}/healthz"
+  wait_ready kube-scheduler /healthz plane_http_ok -k "https://127.0.0.1:${SCHEDULER_PORT}/healthz"
+  wait_node
+  wait_default_service_account
+  end
+  write_env
+
+  cat <<EOF
+
+Local control plane with a real node up in $(elapsed)s.
+  kubeconfig: ${ADMIN_KUBECONFIG} (kube-apiserver https://${NODE_IP}:${KUBE_APISERVER_PORT})
+  node:       ${NODE_NAME}, ${NODE_IP}; pods ${POD_CIDR}; network namespace ${NETNS_FILE}
+  logs:       ${LOGS_DIR}/
+  stop:       $(down_command)
+EasyService is not installed: install it into the node as into any cluster (no registry here: load the image).
+  source ${LOCAL_UP_DIR}/env
+  hack/docker.sh run make image IMAGE=easyservice/easyservice-apiserver:v0.1.0   # the tag artifacts/deploy uses
+  hack/local/load-image.sh easyservice/easyservice-apiserver:v0.1.0              # docker save | ctr import, into the node
+  make deploy
+  \$KUBECTL get apiservices v1.app.easyservice.io
 EOF
 }
 

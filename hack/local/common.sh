@@ -11,12 +11,32 @@ LOCAL_UP_DIR=$(realpath -m -- "${LOCAL_UP_DIR}")
 LOGS_DIR=${LOCAL_UP_DIR}/logs
 PIDS_DIR=${LOCAL_UP_DIR}/pids
 
+# The address plan. Every address of a local plane is in 198.18.0.0/15 (RFC 2544's benchmarking
+# range, never routed beyond this machine), none in 10/8, 172.16/12 or 192.168/16:
+#   198.19.0.0/16     the Service CIDR (kube-apiserver --service-cluster-ip-range), both modes
+#   198.18.0.0/17     pods of a real node (LOCAL_UP_NODE=real): plane slot k has 198.18.k.0/24
+#   198.18.128.0/18   pods of the kwok nodes (kwok's fake pod IPs, never routed)
+#   198.18.240.0/22   InternalIPs of the kwok nodes (fake), 198.18.243.254 kwok's fallback
+#   198.18.244.1      kwok mode: kube-apiserver's advertise address (nothing listens there)
+#   198.18.255.0/24   real mode: the veth /30 between the host and a plane's network namespace
+#                     (slot k: the host .4k+1, the node .4k+2)
+# shellcheck disable=SC2034 # (the scripts that source this file use them)
+{
+  PLANE_SERVICE_CIDR=198.19.0.0/16
+  KWOK_ADVERTISE_ADDRESS=198.18.244.1
+  KWOK_FALLBACK_NODE_IP=198.18.243.254
+}
+# kwok_node_ip <i>: the InternalIP of fake node i (0 <= i < 1000).
+kwok_node_ip() { echo "198.18.$((240 + $1 / 250)).$(($1 % 250 + 1))"; }
+
 # The components in start order. local-down stops them in three phases (clients, kube-apiserver,
 # the etcds), each phase at once. local-up never starts easyservice-apiserver-2: it is the second
 # replica test/e2e starts for a rolling restart (the same binary and command line on another port)
 # and stops again; it is listed so that local-down stops it should such a test die half way.
+# containerd, kubelet and kube-proxy are a real node's (LOCAL_UP_NODE=real): hack/local/real-node.sh
+# stops those planes in an order of its own.
 COMPONENTS=(etcd easyservice-etcd kube-apiserver kube-controller-manager kube-scheduler kwok easyservice-apiserver
-  easyservice-apiserver-2)
+  easyservice-apiserver-2 containerd kubelet kube-proxy)
 STOP_PHASES=("kwok kube-scheduler kube-controller-manager easyservice-apiserver easyservice-apiserver-2" "kube-apiserver"
   "easyservice-etcd etcd")
 # Seconds between SIGTERM and SIGKILL. easyservice-apiserver runs with the install's
@@ -32,8 +52,10 @@ pid_alive() {
   [[ $1 =~ ^[0-9]+$ ]] || return 1
   while read -r key value _; do
     if [[ ${key} == State: ]]; then
-      [[ ${value} != Z && ${value} != X ]]
-      return
+      # (An explicit status: a bare return in a function an EXIT trap calls, as local-up's cleanup
+      # after a failure does, returns the status of the command before the trap, not of this test.)
+      if [[ ${value} != Z && ${value} != X ]]; then return 0; fi
+      return 1
     fi
   done 2>/dev/null <"/proc/$1/status" || return 1
   return 1

@@ -21,6 +21,7 @@ limitations under the License.
 //
 //	go run ./hack/pki -dir DIR [-advertise-address IP] [-service-cidr CIDR]
 //	                  [-kubeconfig-dir DIR -server https://127.0.0.1:6443]
+//	                  [-node-name NAME -node-ip IP]
 //
 // Files in -dir (PEM; keys 0600):
 //
@@ -34,8 +35,17 @@ limitations under the License.
 //	front-proxy-client.crt/.key        CN=front-proxy-client, kube-apiserver's proxy client
 //	sa.key, sa.pub                     service-account signing key pair (RSA)
 //
+// With -node-name and -node-ip (a real node, LOCAL_UP_NODE=real), also:
+//
+//	kubelet.crt/.key                   CN=system:node:<node-name>, O=system:nodes (Node authorizer)
+//	kubelet-serving.crt/.key           the kubelet's serving certificate, for <node-name> and <node-ip>
+//	kube-proxy.crt/.key                CN=system:kube-proxy
+//	apiserver-kubelet-client.crt/.key  CN=kube-apiserver-kubelet-client, kube-apiserver's client of
+//	                                   the kubelets (logs, exec, port-forward)
+//
 // With -kubeconfig-dir, it also writes admin.kubeconfig, kube-controller-manager.kubeconfig,
-// kube-scheduler.kubeconfig and kwok.kubeconfig there, with the certificates embedded.
+// kube-scheduler.kubeconfig and kwok.kubeconfig there, with the certificates embedded, and with
+// -node-name kubelet.kubeconfig and kube-proxy.kubeconfig.
 //
 // easyservice-apiserver's certificates (serving, and etcd's) are the in-cluster install's: see
 // hack/gen-certs.
@@ -65,19 +75,21 @@ import (
 
 func main() {
 	dir := flag.String("dir", "", "directory of the certificates and keys (created if missing)")
-	advertise := flag.String("advertise-address", "198.51.100.10", "kube-apiserver's --advertise-address, a SAN of its serving certificate")
-	serviceCIDR := flag.String("service-cidr", "10.0.0.0/16", "kube-apiserver's --service-cluster-ip-range; its first IP is a SAN of the serving certificate")
+	advertise := flag.String("advertise-address", "198.18.244.1", "kube-apiserver's --advertise-address, a SAN of its serving certificate")
+	serviceCIDR := flag.String("service-cidr", "198.19.0.0/16", "kube-apiserver's --service-cluster-ip-range; its first IP is a SAN of the serving certificate")
 	kubeconfigDir := flag.String("kubeconfig-dir", "", "if set, write admin, kube-controller-manager, kube-scheduler and kwok kubeconfigs here")
 	server := flag.String("server", "", "kube-apiserver URL for the kubeconfigs (required with -kubeconfig-dir)")
+	nodeName := flag.String("node-name", "", "if set, the certificates (and kubeconfigs) of a real node of this name: kubelet, kube-proxy, and kube-apiserver's kubelet client")
+	nodeIP := flag.String("node-ip", "", "the real node's IP, a SAN of the kubelet's serving certificate (required with -node-name)")
 	quiet := flag.Bool("quiet", false, "print nothing on success")
 	flag.Parse()
-	if err := run(*dir, *advertise, *serviceCIDR, *kubeconfigDir, *server, *quiet); err != nil {
+	if err := run(*dir, *advertise, *serviceCIDR, *kubeconfigDir, *server, *nodeName, *nodeIP, *quiet); err != nil {
 		fmt.Fprintf(os.Stderr, "pki: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, advertise, serviceCIDR, kubeconfigDir, server string, quiet bool) error {
+func run(dir, advertise, serviceCIDR, kubeconfigDir, server, nodeName, nodeIP string, quiet bool) error {
 	if dir == "" {
 		return errors.New("-dir is required")
 	}
@@ -87,6 +99,12 @@ func run(dir, advertise, serviceCIDR, kubeconfigDir, server string, quiet bool) 
 	advertiseIP := net.ParseIP(advertise)
 	if advertiseIP == nil {
 		return fmt.Errorf("-advertise-address %q is not an IP", advertise)
+	}
+	var nodeAddr net.IP
+	if nodeName != "" {
+		if nodeAddr = net.ParseIP(nodeIP); nodeAddr == nil {
+			return fmt.Errorf("-node-ip %q is not an IP (required with -node-name)", nodeIP)
+		}
 	}
 	serviceIP, err := firstServiceIP(serviceCIDR)
 	if err != nil {
@@ -127,10 +145,7 @@ func run(dir, advertise, serviceCIDR, kubeconfigDir, server string, quiet bool) 
 
 	serverAuth := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	clientAuth := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	leaves := []struct {
-		ca   *certs.Pair
-		leaf certs.Leaf
-	}{
+	leaves := []signedLeaf{
 		{ca, certs.Leaf{Name: "kube-apiserver", CommonName: "kube-apiserver", Usages: serverAuth,
 			DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
 			IPs:      []net.IP{net.ParseIP("127.0.0.1"), serviceIP, advertiseIP}}},
@@ -139,6 +154,24 @@ func run(dir, advertise, serviceCIDR, kubeconfigDir, server string, quiet bool) 
 		{ca, certs.Leaf{Name: "kube-scheduler", CommonName: "system:kube-scheduler", Usages: clientAuth}},
 		{ca, certs.Leaf{Name: "kwok", CommonName: "kwok", Organizations: []string{"system:masters"}, Usages: clientAuth}},
 		{frontProxyCA, certs.Leaf{Name: "front-proxy-client", CommonName: "front-proxy-client", Usages: clientAuth}},
+	}
+	kubeconfigs := []kubeconfigUser{
+		{"admin", "kubernetes-admin"},
+		{"kube-controller-manager", "system:kube-controller-manager"},
+		{"kube-scheduler", "system:kube-scheduler"},
+		{"kwok", "kwok"},
+	}
+	if nodeName != "" {
+		// The kubelet's user is the one the Node authorizer knows a node by; kube-proxy's is the one
+		// RBAC's default ClusterRoleBinding system:node-proxier names.
+		kubeletUser, kubeProxyUser := "system:node:"+nodeName, "system:kube-proxy"
+		leaves = append(leaves,
+			signedLeaf{ca, certs.Leaf{Name: "kubelet", CommonName: kubeletUser, Organizations: []string{"system:nodes"}, Usages: clientAuth}},
+			signedLeaf{ca, certs.Leaf{Name: "kubelet-serving", CommonName: nodeName, Usages: serverAuth, DNSNames: []string{nodeName}, IPs: []net.IP{nodeAddr}}},
+			signedLeaf{ca, certs.Leaf{Name: "kube-proxy", CommonName: kubeProxyUser, Usages: clientAuth}},
+			signedLeaf{ca, certs.Leaf{Name: "apiserver-kubelet-client", CommonName: "kube-apiserver-kubelet-client", Usages: clientAuth}},
+		)
+		kubeconfigs = append(kubeconfigs, kubeconfigUser{"kubelet", kubeletUser}, kubeconfigUser{"kube-proxy", kubeProxyUser})
 	}
 	for _, l := range leaves {
 		if _, err := d.EnsureLeaf(l.leaf, l.ca); err != nil {
@@ -156,12 +189,7 @@ func run(dir, advertise, serviceCIDR, kubeconfigDir, server string, quiet bool) 
 	if err != nil {
 		return err
 	}
-	for _, k := range []struct{ name, user string }{
-		{"admin", "kubernetes-admin"},
-		{"kube-controller-manager", "system:kube-controller-manager"},
-		{"kube-scheduler", "system:kube-scheduler"},
-		{"kwok", "kwok"},
-	} {
+	for _, k := range kubeconfigs {
 		if err := writeKubeconfig(filepath.Join(kubeconfigDir, k.name+".kubeconfig"), server, caPEM, d, k.name, k.user); err != nil {
 			return err
 		}
@@ -169,6 +197,16 @@ func run(dir, advertise, serviceCIDR, kubeconfigDir, server string, quiet bool) 
 	logf("kubeconfigs for %s written to %s", server, kubeconfigDir)
 	return nil
 }
+
+// signedLeaf is a certificate to make and the CA that signs it.
+type signedLeaf struct {
+	ca   *certs.Pair
+	leaf certs.Leaf
+}
+
+// kubeconfigUser is a kubeconfig to write: <name>.kubeconfig with the certificate <name>.crt/.key,
+// whose user is named user.
+type kubeconfigUser struct{ name, user string }
 
 // firstServiceIP returns the first usable IP of the service CIDR (the "kubernetes" Service's).
 func firstServiceIP(cidr string) (net.IP, error) {
