@@ -74,7 +74,9 @@ type faultHarness struct {
 
 const (
 	harnessWriters = 3
-	valueKey       = "faults.e2e.easyservice.io/value"
+	// finalReader is the client of stopAndCheck's reads back and sentinel writes.
+	finalReader = harnessWriters + 1
+	valueKey    = "faults.e2e.easyservice.io/value"
 )
 
 func newFaultHarness(t *testing.T, prefix string) *faultHarness {
@@ -198,6 +200,7 @@ func (h *faultHarness) request(ctx context.Context, client int, kind opKind, key
 		code, body, err = h.do(ctx, http.MethodGet, h.base+"/"+key, nil)
 	}
 	o.ret = h.now()
+	o.end = o.ret
 	var obj *esObject
 	switch {
 	case err != nil:
@@ -568,7 +571,7 @@ func (h *faultHarness) stopAndCheck() {
 	// create or update that is lost makes it non-linearizable.
 	for key := range keys {
 		for attempt := 0; ; attempt++ {
-			o, _ := h.request(ctx, harnessWriters+1, opGet, key, 0, 0, "")
+			o, _ := h.request(ctx, finalReader, opGet, key, 0, 0, "")
 			if o.out != outUnknown {
 				break
 			}
@@ -587,7 +590,7 @@ func (h *faultHarness) stopAndCheck() {
 		if attempt > 0 {
 			pause(ctx, time.Second)
 		}
-		sentinel, _ = h.request(ctx, harnessWriters+1, opCreate, fmt.Sprintf("sentinel-%d", attempt), h.values.Add(1), 0, "")
+		sentinel, _ = h.request(ctx, finalReader, opCreate, fmt.Sprintf("sentinel-%d", attempt), h.values.Add(1), 0, "")
 	}
 	waitFor(t, 2*time.Minute, "the watcher to reach the last write", func(context.Context) (bool, string) {
 		h.mu.Lock()
@@ -611,44 +614,8 @@ func (h *faultHarness) stopAndCheck() {
 	t.Logf("history: %d operations %v; watch: %d events, %d resumes (%d clean ends), %d relists; %d failed requests",
 		len(ops), stats, len(events), resumes, watchEnds, len(relists), len(h.failures()))
 
-	// Every create that returned 201 and was not deleted by us is there with the value of the
-	// last acknowledged write (or of a later write whose answer was lost).
-	last := map[string]op{}
-	deleteTried := map[string]bool{}
-	for _, o := range ops {
-		switch {
-		case o.kind == opDelete:
-			deleteTried[o.key] = true
-		case (o.kind == opCreate || o.kind == opUpdate) && o.out == outOK && o.client != harnessWriters+1:
-			if prev, ok := last[o.key]; !ok || o.call > prev.call {
-				last[o.key] = o
-			}
-		}
-	}
-	final := map[string]op{}
-	for _, o := range ops {
-		if o.client == harnessWriters+1 && o.kind == opGet {
-			final[o.key] = o
-		}
-	}
-	for key, w := range last {
-		if deleteTried[key] {
-			continue
-		}
-		f := final[key]
-		if f.out != outOK {
-			t.Errorf("acknowledged %s: the object is gone at the end (%s)", w, f.detail)
-			continue
-		}
-		if f.value != w.value {
-			later := false
-			for _, o := range ops {
-				later = later || (o.key == key && o.value == f.value && o.out == outUnknown && o.call > w.call)
-			}
-			if !later {
-				t.Errorf("acknowledged %s: the object has value %d at the end", w, f.value)
-			}
-		}
+	for _, p := range checkFinal(ops, events, finalReader) {
+		t.Errorf("final state: %s", p)
 	}
 	for _, p := range checkResourceVersions(ops) {
 		t.Errorf("resourceVersion: %s", p)
@@ -656,12 +623,14 @@ func (h *faultHarness) stopAndCheck() {
 	for _, p := range checkWatch(ops, events, relists) {
 		t.Errorf("watch: %s", p)
 	}
-	result, why := checkLinearizable(ops, time.Minute)
+	const linearizabilityTimeout = time.Minute
+	result, why := checkLinearizable(ops, linearizabilityTimeout)
 	switch result {
 	case porcupine.Ok:
 		t.Logf("linearizable: %d operations on %d keys", len(ops), len(keys))
 	case porcupine.Unknown:
-		t.Logf("the linearizability check timed out")
+		// Not judged is not passed.
+		t.Errorf("the linearizability check of %d operations on %d keys did not finish within %v", len(ops), len(keys), linearizabilityTimeout)
 	default:
 		t.Errorf("the history is not linearizable:\n%s", why)
 	}
