@@ -318,36 +318,135 @@ func TestFaultEtcdKill(t *testing.T) {
 }
 
 // TestFaultServerKill: SIGKILL of easyservice-apiserver under load, restarted with the same
-// command line: requests fail while it is down (one replica), nothing acknowledged is lost.
+// command line: it is gone at once, every request sent while it is down fails (it is the plane's one
+// replica), and nothing acknowledged is lost.
 func TestFaultServerKill(t *testing.T) {
 	testServerStop(t, syscall.SIGKILL)
 }
 
 // TestFaultServerTerm: SIGTERM of easyservice-apiserver under load (a graceful shutdown with the
-// install's --shutdown-delay-duration), restarted with the same command line.
+// install's --shutdown-delay-duration), restarted with the same command line: it reports not ready
+// at once, answers every request for its whole shutdown delay and exits only after it; every request
+// sent after it exited fails until it is back, and nothing acknowledged is lost.
 func TestFaultServerTerm(t *testing.T) {
 	testServerStop(t, syscall.SIGTERM)
 }
 
+// testServerStop stops the plane's easyservice-apiserver with sig under the harness's load, and
+// starts it again after 2 s. The plane has one replica, in an EndpointSlice that is always ready:
+// kube-apiserver sends every request to it, so the checks see exactly what the server does.
 func testServerStop(t *testing.T, sig syscall.Signal) {
-	server := findPlaneProcess(t, "easyservice-apiserver")
+	server := planeReplica(t)
 	server.ensureRunning(t, waitServing)
 	waitServing(t)
+	// The delay the running server was started with (its command line).
+	delay := shutdownDelay(t, server.argv)
 
 	h := newFaultHarness(t, "fault-server")
 	h.run()
 	h.waitProgress(20, recoverTimeout)
-	took := server.stop(t, sig, time.Minute)
-	if sig == syscall.SIGTERM && took < 5*time.Second {
-		t.Errorf("easyservice-apiserver stopped %v after SIGTERM; want the --shutdown-delay-duration of the install (10s) first", took)
+	s := stopObserved(t, server, h.ns, sig)
+	signalled, exited := h.since(s.signalled), h.since(s.signalled.Add(s.exited))
+	// Gone: nothing answers on its port any more.
+	if code, body := probe(esProbeClient(t), esReadyzURL()); code != 0 {
+		t.Errorf("easyservice-apiserver exited, but its port still answers: %d %s", code, firstLine(body))
+	}
+	if sig == syscall.SIGTERM {
+		s.checkDelay(t, server.name, delay)
 	}
 	time.Sleep(2 * time.Second)
+	restarted := h.now()
 	server.restart(t)
 	start := time.Now()
 	waitServing(t)
 	t.Logf("serving again %v after the restart", time.Since(start).Round(time.Millisecond))
 	h.waitProgress(20, recoverTimeout)
 	h.stopAndCheck()
+
+	// The fault had an effect: the requests sent after the server exited and answered before it was
+	// started again all failed (nothing else serves EasyServices), and there were some.
+	served, failed := h.answered(exited, restarted, true)
+	t.Logf("sent while easyservice-apiserver was down (%v): %d requests failed, %d answered", (restarted - exited).Round(time.Millisecond), len(failed), served)
+	if served != 0 {
+		t.Errorf("%d requests sent after easyservice-apiserver exited were answered before it was started again", served)
+	}
+	if len(failed) == 0 {
+		t.Errorf("no request failed while easyservice-apiserver was down: the fault had no effect")
+	} else {
+		t.Logf("e.g. %s", failed[0])
+	}
+	if sig != syscall.SIGTERM {
+		return
+	}
+	// Every request answered during the shutdown delay succeeded (kube-apiserver still sends every
+	// request to the stopping server), and there were some.
+	served, failed = h.answered(signalled, signalled+delay, false)
+	t.Logf("answered during the %v shutdown delay: %d requests, %d failed", delay, served, len(failed))
+	if served == 0 {
+		t.Errorf("no request was answered during the shutdown delay")
+	}
+	for i, f := range failed {
+		if i == 20 {
+			t.Errorf("... and %d more", len(failed)-i)
+			break
+		}
+		t.Errorf("failed during the shutdown delay: %s", f)
+	}
+}
+
+// stopped is what a server showed from outside after a signal, until its process exited: when its
+// /readyz first reported the shutdown, until when it served a request sent to it directly, and when
+// it exited (all since the signal; zero for never).
+type stopped struct {
+	signalled                    time.Time
+	notReady, lastServed, exited time.Duration
+}
+
+// stopObserved signals the replica r and watches it until it exits: its /readyz, and whether it
+// serves a list of the EasyServices of ns (as the admin, directly on its port).
+func stopObserved(t *testing.T, r *serverReplica, ns string, sig syscall.Signal) stopped {
+	t.Helper()
+	probes, admin := esProbeClient(t), esAdminClient(t)
+	listURL := fmt.Sprintf("https://127.0.0.1:%d/apis/app.easyservice.io/v1/namespaces/%s/easyservices?limit=1", r.port, ns)
+	readyzURL := fmt.Sprintf("https://127.0.0.1:%d/readyz?verbose", r.port)
+	s := stopped{signalled: time.Now()}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for r.alive() {
+			if code, body := probe(probes, readyzURL); s.notReady == 0 && code != 0 && strings.Contains(body, "[-]shutdown") {
+				s.notReady = time.Since(s.signalled)
+			}
+			if code, _ := probe(admin, listURL); code == http.StatusOK {
+				s.lastServed = time.Since(s.signalled)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	r.stop(t, sig, time.Minute)
+	s.exited = time.Since(s.signalled)
+	<-done
+	after := func(d time.Duration) string {
+		if d == 0 {
+			return "never"
+		}
+		return d.Round(time.Millisecond).String() + " after it"
+	}
+	t.Logf("%s, after signal %d: /readyz reported the shutdown %s; served directly until %s; exited by %s",
+		r.name, sig, after(s.notReady), after(s.lastServed), after(s.exited))
+	return s
+}
+
+// checkDelay: after SIGTERM, the server reported not ready within 2 s, served for its whole
+// shutdown delay and exited only after it.
+func (s stopped) checkDelay(t *testing.T, name string, delay time.Duration) {
+	t.Helper()
+	if s.notReady == 0 || s.notReady > 2*time.Second {
+		t.Errorf("%s: /readyz did not report the shutdown within 2s of SIGTERM (%v)", name, s.notReady)
+	}
+	if s.lastServed < delay-time.Second || s.exited < delay {
+		t.Errorf("%s served until %v and exited by %v after SIGTERM; want it to serve for its --shutdown-delay-duration (%v)", name, s.lastServed, s.exited, delay)
+	}
 }
 
 // TestFaultServerRollingTerm: two replicas behind the APIService, as the install runs them, are

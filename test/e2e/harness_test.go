@@ -60,9 +60,9 @@ type faultHarness struct {
 	// watchEnds counts the watches the server ended cleanly (the response body ended): a server
 	// that shuts down gracefully ends its watches so that clients resume elsewhere.
 	watchEnds int
-	// failed lists the list and watch requests that failed, with when (the writers' and the
-	// reader's are in ops, as unknown outcomes).
-	failed []string
+	// failed lists the list and watch requests that failed (the writers' and the reader's are in
+	// ops, as unknown outcomes).
+	failed []failure
 	lastRV uint64
 	active map[int]string // writer → key it works on, for the reader
 
@@ -443,26 +443,55 @@ func (h *faultHarness) list(ctx context.Context) (uint64, error) {
 	return strconv.ParseUint(l.Metadata.ResourceVersion, 10, 64)
 }
 
+// failure is a list or watch request that failed, and when the failure was seen.
+type failure struct {
+	at   time.Duration
+	what string
+}
+
+func (f failure) String() string { return fmt.Sprintf("[%v] %s", f.at.Round(time.Millisecond), f.what) }
+
 // fail records a list or watch request that failed.
 func (h *faultHarness) fail(format string, args ...any) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.failed = append(h.failed, fmt.Sprintf("[%v] ", h.now().Round(time.Millisecond))+fmt.Sprintf(format, args...))
+	h.failed = append(h.failed, failure{at: h.now(), what: fmt.Sprintf(format, args...)})
 }
 
 // failures returns every request that failed: the writers' and the reader's unknown outcomes, and
 // the failed list and watch requests.
 func (h *faultHarness) failures() []string {
+	_, failed := h.answered(0, math.MaxInt64, false)
+	return failed
+}
+
+// answered sorts the requests answered between from and to (the answer, or the error, came then;
+// with sentInside, only those also sent then) into the number of definite answers and the
+// failures, the failed list and watch requests of that time included. Requests the harness gave
+// up on while stopping count as neither.
+func (h *faultHarness) answered(from, to time.Duration, sentInside bool) (definite int, failed []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var all []string
 	for _, o := range h.ops {
-		if o.out == outUnknown && !o.aborted {
-			all = append(all, o.String())
+		if o.end < from || o.end > to || (sentInside && o.call < from) || o.aborted {
+			continue
+		}
+		if o.out == outUnknown {
+			failed = append(failed, o.String())
+		} else {
+			definite++
 		}
 	}
-	return append(all, h.failed...)
+	for _, f := range h.failed {
+		if f.at >= from && f.at <= to {
+			failed = append(failed, f.String())
+		}
+	}
+	return definite, failed
 }
+
+// since is the time of the harness's history at t.
+func (h *faultHarness) since(t time.Time) time.Duration { return t.Sub(h.start) }
 
 // watchFrom runs one watch request; gone reports a 410. It returns no error when the server ends
 // the watch cleanly (the response body ends), and an error when the request fails or the stream
