@@ -35,9 +35,11 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
+	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
 )
 
 // The fault tests kill or stop one process of the plane (by its pid file), start it again with the
@@ -612,6 +614,12 @@ type timeWindow struct{ from, to time.Time }
 // synced: a refusal then says nothing about our RBAC rules (TestInstallServerIdentity).
 var kubeAPIServerRestarts []timeWindow
 
+// The controller's Lease, as the install's server holds it (the defaults of its flags).
+const (
+	controllerLease          = "easyservice-controller"
+	controllerLeaseNamespace = "easyservice-system"
+)
+
 // isLeader reads leader_election_master_status of the default Lease from a server's metrics.
 func isLeader(ctx context.Context, c *candidateServer) (bool, error) {
 	code, body, err := c.get(ctx, "/metrics")
@@ -622,42 +630,50 @@ func isLeader(ctx context.Context, c *candidateServer) (bool, error) {
 		return false, fmt.Errorf("metrics: %d", code)
 	}
 	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, "leader_election_master_status{") && strings.Contains(line, `name="easyservice-controller"`) {
+		if strings.HasPrefix(line, "leader_election_master_status{") && strings.Contains(line, `name="`+controllerLease+`"`) {
 			return strings.HasSuffix(line, " 1"), nil
 		}
 	}
 	return false, errors.New("no leader_election_master_status in the metrics")
 }
 
-// TestFaultControllerLeaderKill: the leading controller (the plane's server) is SIGKILLed while 50
-// EasyServices are being reconciled; a second server stands for the same Lease. After the takeover
-// every EasyService converges within 30 s: its Deployment and Service exist, controlled by it, one
-// each, and nothing is left without an owner.
+// TestFaultControllerLeaderKill: the leading controller (the plane's server) is SIGKILLed in the
+// middle of reconciling 50 new EasyServices, and the follower, a second server standing for the
+// same Lease, takes over while the killed one is still down.
+//
+// Where the kill falls is fixed, not left to timing: a ResourceQuota of the namespace lets the
+// leader make at most 25 Deployments and 25 Services; it is killed once it has used the quota up
+// and is retrying (with backoff) the EasyServices it was refused, with at most 25 of 50 made. The
+// quota goes, the Lease expires, and the follower must take it (the killed process is started again
+// only after that). Within 30 s of the takeover every EasyService converges: its Deployment and
+// Service exist, controlled by it, one each, nothing is left without an owner, and the follower did
+// the reconciles while the restarted server follows.
 func TestFaultControllerLeaderKill(t *testing.T) {
-	const n = 50
+	const n, quota = 50, 25
 	ctx := t.Context()
 	server := findPlaneProcess(t, "easyservice-apiserver")
 	server.ensureRunning(t, waitServing)
 	waitServing(t)
 	planeServer := &candidateServer{name: "plane", port: mustAtoi(t, plane.env["ES_PORT"])}
-	lease := func() *string {
-		l, err := plane.kube.CoordinationV1().Leases("easyservice-system").Get(ctx, "easyservice-controller", metav1.GetOptions{})
-		if err != nil {
-			return nil
+	leases := plane.kube.CoordinationV1().Leases(controllerLeaseNamespace)
+	holder := func() string {
+		l, err := leases.Get(ctx, controllerLease, metav1.GetOptions{})
+		if err != nil || l.Spec.HolderIdentity == nil {
+			return ""
 		}
-		return l.Spec.HolderIdentity
+		return *l.Spec.HolderIdentity
 	}
 	waitFor(t, recoverTimeout, "the plane's server to lead", func(ctx context.Context) (bool, string) {
 		ok, err := isLeader(ctx, planeServer)
 		return ok, fmt.Sprintf("%v", err)
 	})
-	killed := lease()
-	if killed == nil {
-		t.Fatal("no holder of the Lease easyservice-controller")
+	killed := holder()
+	if killed == "" {
+		t.Fatalf("no holder of the Lease %s", controllerLease)
 	}
 
 	// The follower: a second server on the same etcd, standing for the default Lease.
-	follower := startCandidate(t, "follower", "easyservice-controller")
+	follower := startCandidate(t, "follower", controllerLease)
 	// At the end, hand the Lease back gracefully (a SIGTERM releases it), so that the plane's own
 	// server leads again at once for the tests that follow.
 	t.Cleanup(func() {
@@ -679,6 +695,27 @@ func TestFaultControllerLeaderKill(t *testing.T) {
 	})
 
 	ns := createNamespace(t, "fault-leader")
+	quotas := plane.kube.CoreV1().ResourceQuotas(ns)
+	deploymentsQuota := corev1.ResourceName("count/deployments.apps")
+	_, err := quotas.Create(ctx, &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "half"},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{
+			deploymentsQuota:        *resource.NewQuantity(quota, resource.DecimalSI),
+			corev1.ResourceServices: *resource.NewQuantity(quota, resource.DecimalSI),
+		}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Admission enforces a quota once kube-controller-manager has counted what it covers.
+	waitFor(t, time.Minute, "the quota to be counted", func(ctx context.Context) (bool, string) {
+		q, err := quotas.Get(ctx, "half", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(q.Status.Hard) == 2, fmt.Sprintf("%+v", q.Status)
+	})
+	failedBefore := planeServer.reconcileCount(ctx, t, "error")
 	for i := range n {
 		es := &v1.EasyService{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("web-%d", i)},
@@ -689,40 +726,95 @@ func TestFaultControllerLeaderKill(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Killed in the middle of the reconciles.
-	var made int
-	waitFor(t, time.Minute, "the leader to start on the EasyServices", func(ctx context.Context) (bool, string) {
+	children := func(ctx context.Context) (deployments, services int, err error) {
 		d, err := plane.kube.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
-		if err == nil {
-			made = len(d.Items)
+		if err != nil {
+			return 0, 0, err
 		}
-		return err == nil && made > 0, fmt.Sprintf("%v", err)
+		s, err := plane.kube.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return 0, 0, err
+		}
+		return len(d.Items), len(s.Items), nil
+	}
+	// The leader uses the quota up and is refused the rest: at least one failed sync for each of the
+	// n-quota (or more) EasyServices without a Deployment. (Admission charges the quota before the
+	// object is stored, and does not give back the charge of a create that fails after it: the
+	// leader may make fewer than quota, never more.)
+	waitFor(t, time.Minute, "the leader to use the quota up and be refused the rest", func(ctx context.Context) (bool, string) {
+		q, err := quotas.Get(ctx, "half", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		used := q.Status.Used
+		failed := planeServer.reconcileCount(ctx, t, "error") - failedBefore
+		return used.Name(deploymentsQuota, resource.DecimalSI).Value() == quota && used.Name(corev1.ResourceServices, resource.DecimalSI).Value() == quota && failed >= n-quota,
+			fmt.Sprintf("quota used %v, %d failed syncs", used, failed)
 	})
+	if f := follower.reconcileCount(ctx, t, "success") + follower.reconcileCount(ctx, t, "error"); f != 0 || follower.leading(t) != "" {
+		t.Fatalf("the follower synced %d times, leading %q, before the leader was killed", f, follower.leading(t))
+	}
 	server.stop(t, syscall.SIGKILL, 30*time.Second)
-	t.Logf("the leader was killed with %d of %d Deployments made", made, n)
-	server.restart(t)
+	made, services, err := children(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the leader %s was killed with %d of %d Deployments and %d of %d Services made, retrying the rest", killed, made, n, services, n)
+	if made <= 0 || made >= n {
+		t.Fatalf("the leader was killed with %d of %d Deployments made: not in the middle of the reconciles", made, n)
+	}
+	if err := quotas.Delete(ctx, "half", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The follower takes over once the killed leader's Lease expires; the killed process is not
+	// running meanwhile (it is started again below, after the takeover).
 	var takeover time.Time
+	var by string
 	waitFor(t, recoverTimeout, "another process to take the Lease over", func(context.Context) (bool, string) {
-		holder := lease()
-		if holder != nil && *holder != *killed {
+		by = holder()
+		if by != "" && by != killed {
 			takeover = time.Now()
 			return true, ""
 		}
-		return false, fmt.Sprintf("holder %v", holder)
+		return false, "holder " + by
 	})
-	t.Logf("Lease taken over by %s (follower: %q)", *lease(), follower.leading(t))
-	waitServing(t)
+	if server.alive() {
+		t.Fatalf("the killed server (pid %d) runs again before the takeover", server.pid)
+	}
+	if f := follower.leading(t); f != by {
+		t.Fatalf("the Lease went to %q, not to the follower (%q)", by, f)
+	}
+	t.Logf("the follower %s took the Lease over", by)
+	server.restart(t)
+
+	// The EasyServices are read from the follower, which serves them from the same etcd, so that
+	// the restart of the plane's server (behind the APIService) does not count in the 30 s.
+	followerES := follower.easyServices(t)
 	var last string
-	for time.Since(takeover) < 30*time.Second {
-		if ok, why := converged(ctx, ns, n); ok {
+	for {
+		ok, why := converged(ctx, followerES, ns, n)
+		if ok {
 			t.Logf("%d EasyServices converged %v after the takeover", n, time.Since(takeover).Round(time.Millisecond))
-			return
-		} else {
-			last = why
+			break
+		}
+		last = why
+		if time.Since(takeover) > 30*time.Second {
+			t.Fatalf("not converged 30s after the takeover: %s", last)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	t.Fatalf("not converged 30s after the takeover: %s", last)
+	// The follower did the work, and still leads; the restarted server follows.
+	if synced := follower.reconcileCount(ctx, t, "success"); synced < n-made {
+		t.Errorf("the follower synced %d EasyServices successfully, fewer than the %d the leader had left", synced, n-made)
+	}
+	if h := holder(); h != by {
+		t.Errorf("the Lease is held by %q after the convergence, not by the follower %q", h, by)
+	}
+	waitServing(t)
+	if ok, err := isLeader(ctx, planeServer); ok || err != nil {
+		t.Errorf("the restarted server leads (%t, %v) while the follower holds the Lease", ok, err)
+	}
 }
 
 func mustAtoi(t *testing.T, s string) int {
@@ -736,10 +828,10 @@ func mustAtoi(t *testing.T, s string) int {
 
 func ptrTo[T any](v T) *T { return &v }
 
-// converged: the namespace holds n EasyServices, each with exactly its Deployment and Service,
+// converged: the namespace holds n EasyServices (listed with es), each with exactly its Deployment and Service,
 // controlled by it, and no Deployment or Service without a live owner.
-func converged(ctx context.Context, ns string, n int) (bool, string) {
-	list, err := plane.es.AppV1().EasyServices(ns).List(ctx, metav1.ListOptions{})
+func converged(ctx context.Context, es clientset.Interface, ns string, n int) (bool, string) {
+	list, err := es.AppV1().EasyServices(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return false, err.Error()
 	}
