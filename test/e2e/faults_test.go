@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -459,6 +460,8 @@ func (s stopped) checkDelay(t *testing.T, name string, delay time.Duration) {
 // --shutdown-delay-duration and exits after it. No request through kube-apiserver fails during the
 // whole test (no 503 of the aggregator, no broken connection, no 429 or 5xx of a replica), watches
 // end cleanly and resume, both replicas served requests, and the harness's checks hold.
+// TestFaultServerRollingTermUndrained shows that the harness sees the failures of a rolling restart
+// that does not drain.
 func TestFaultServerRollingTerm(t *testing.T) {
 	roll := rollingRestart(t, installReadinessProbe(t))
 	for _, r := range roll.replicas {
@@ -484,6 +487,31 @@ func TestFaultServerRollingTerm(t *testing.T) {
 			break
 		}
 		t.Errorf("failed request: %s", f)
+	}
+}
+
+// TestFaultServerRollingTermUndrained is the control of TestFaultServerRollingTerm: the same rolling
+// restart, but the prober never takes an answering replica out of the endpoints (failed probes are
+// ignored; only a closed port removes the endpoint). kube-apiserver then goes on sending requests to
+// each stopping replica after its shutdown delay, when it refuses them (429) and then closes its
+// port: the harness must see those failures, or the zero failures of TestFaultServerRollingTerm
+// would prove nothing.
+func TestFaultServerRollingTermUndrained(t *testing.T) {
+	timing := installReadinessProbe(t)
+	timing.failureThreshold = math.MaxInt
+	roll := rollingRestart(t, timing)
+	for _, r := range roll.replicas {
+		if out, ok := roll.out[r]; ok && out < roll.stops[r].lastServed {
+			t.Fatalf("%s was taken out of its EndpointSlice %v after SIGTERM, while it served: the control drained", r.name, out)
+		}
+	}
+	_, failed := roll.h.answered(roll.start, roll.end, false)
+	if len(failed) == 0 {
+		t.Fatalf("no request failed during a rolling restart that did not drain: the harness does not see failures")
+	}
+	t.Logf("%d requests failed during the rolling restart (%v), e.g.:", len(failed), (roll.end - roll.start).Round(time.Millisecond))
+	for _, f := range failed[:min(len(failed), 5)] {
+		t.Logf("  %s", f)
 	}
 }
 
