@@ -40,6 +40,9 @@ PRIVATE_CLIENT=/usr/bin/docker
 DOCKERD=/usr/sbin/dockerd
 START_TIMEOUT=60
 STOP_TIMEOUT=30
+# The containers' cgroups (builds' too) go below this one, not /docker (a system Docker's), so that
+# `stop` can remove what the engine made.
+CGROUP_PARENT=easyservice-docker
 
 die() {
   echo "docker.sh: error: $*" >&2
@@ -132,6 +135,7 @@ start_daemon() {
     --exec-root "${RUN_DIR}/exec" \
     --data-root "${DOCKER_DIR}/data-root" \
     --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
+    --cgroup-parent="${CGROUP_PARENT}" \
     </dev/null >"${LOG_FILE}" 2>&1 &
   deadline=$((SECONDS + START_TIMEOUT))
   until answers; do
@@ -167,6 +171,9 @@ stop_daemon() {
     sleep 0.2
   done
   rm -f "${SOCKET}" "${PID_FILE}"
+  # The engine leaves its (now empty) cgroup parent in every hierarchy: rmdir removes only empty
+  # ones, children first.
+  find /sys/fs/cgroup -depth -type d -path "*/${CGROUP_PARENT}*" -exec rmdir {} + 2>/dev/null || true
 }
 
 cmd_run() {

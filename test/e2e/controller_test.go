@@ -43,6 +43,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
+	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
 	"github.com/easyservice/easyservice/test/localplane"
 )
 
@@ -589,11 +590,28 @@ func startCandidate(t *testing.T, name, lease string) *candidateServer {
 	return c
 }
 
+// config is the plane's admin config for the candidate's port. The candidate's serving
+// certificate is self-signed (in its --cert-dir): it is not verified.
+func (c *candidateServer) config() *rest.Config {
+	cfg := rest.CopyConfig(plane.config)
+	cfg.Host = fmt.Sprintf("https://127.0.0.1:%d", c.port)
+	cfg.TLSClientConfig.Insecure, cfg.TLSClientConfig.CAData, cfg.TLSClientConfig.CAFile = true, nil, ""
+	return cfg
+}
+
+// easyServices is a client of the EasyServices the candidate serves (from the plane's etcd).
+func (c *candidateServer) easyServices(t *testing.T) clientset.Interface {
+	t.Helper()
+	es, err := clientset.NewForConfig(c.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
 // get requests path from the candidate with the plane's admin credentials.
 func (c *candidateServer) get(ctx context.Context, path string) (int, string, error) {
-	cfg := rest.CopyConfig(plane.config)
-	cfg.TLSClientConfig.Insecure, cfg.TLSClientConfig.CAData, cfg.TLSClientConfig.CAFile = true, nil, ""
-	tlsConfig, err := rest.TLSConfigFor(cfg)
+	tlsConfig, err := rest.TLSConfigFor(c.config())
 	if err != nil {
 		return 0, "", err
 	}
@@ -614,12 +632,18 @@ func (c *candidateServer) get(ctx context.Context, path string) (int, string, er
 // reconciles returns the candidate's count of successful syncs.
 func (c *candidateServer) reconciles(ctx context.Context, t *testing.T) int {
 	t.Helper()
+	return c.reconcileCount(ctx, t, "success")
+}
+
+// reconcileCount returns the candidate's count of syncs with the result (success or error).
+func (c *candidateServer) reconcileCount(ctx context.Context, t *testing.T, result string) int {
+	t.Helper()
 	code, body, err := c.get(ctx, "/metrics")
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("metrics of %s: %d %v", c.name, code, err)
 	}
 	for _, line := range strings.Split(body, "\n") {
-		if rest, ok := strings.CutPrefix(line, `easyservice_controller_reconciles_total{result="success"} `); ok {
+		if rest, ok := strings.CutPrefix(line, `easyservice_controller_reconciles_total{result="`+result+`"} `); ok {
 			n, err := strconv.ParseFloat(rest, 64)
 			if err != nil {
 				t.Fatal(err)

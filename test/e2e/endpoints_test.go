@@ -18,10 +18,13 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -30,6 +33,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -64,10 +68,6 @@ const (
 	// hack/local/common.sh knows it, so that hack/local-down.sh stops a second replica that a test
 	// which died half way left running.
 	secondReplicaName = "easyservice-apiserver-2"
-	// probePeriod and probeTimeout of the endpointProber (the install's readinessProbe has periodSeconds
-	// 5 and the kubelet's default timeoutSeconds, 1).
-	probePeriod  = 100 * time.Millisecond
-	probeTimeout = time.Second
 )
 
 // serverReplica is one easyservice-apiserver process behind the APIService: its port on 127.0.0.1,
@@ -130,16 +130,56 @@ func startSecondReplica(t *testing.T, first *serverReplica) *serverReplica {
 }
 
 // endpointState is what the EndpointSlice says of a replica: no endpoint (present false), or an
-// endpoint with its conditions.
+// endpoint, ready or not. (Its pod is never being deleted: serving is ready, terminating false.)
 type endpointState struct {
-	present, ready, serving, terminating bool
+	present, ready bool
 }
 
 func (s endpointState) String() string {
 	if !s.present {
 		return "no endpoint"
 	}
-	return fmt.Sprintf("ready=%t serving=%t terminating=%t", s.ready, s.serving, s.terminating)
+	return fmt.Sprintf("ready=%t", s.ready)
+}
+
+// probeTiming is the timing of a kubelet readiness probe.
+type probeTiming struct {
+	period, timeout                    time.Duration
+	successThreshold, failureThreshold int
+}
+
+func (p probeTiming) String() string {
+	return fmt.Sprintf("every %v, timeout %v, ready after %d successes, not ready after %d failures",
+		p.period, p.timeout, p.successThreshold, p.failureThreshold)
+}
+
+// installReadinessProbe is the readinessProbe of the container easyservice-apiserver of the
+// install's Deployment, as the install tests render it (kubectl kustomize artifacts/deploy/base),
+// with what kube-apiserver fills in for the fields the manifest leaves out (a dry-run create).
+func installReadinessProbe(t *testing.T) probeTiming {
+	t.Helper()
+	r := kustomize(t, filepath.Join(repoRoot(t), "artifacts", "deploy", "base"))
+	d := typed[appsv1.Deployment](t, r.find(t, "Deployment", installNamespace, serverName))
+	d.ObjectMeta = metav1.ObjectMeta{GenerateName: serverName + "-", Namespace: installNamespace, Labels: d.Labels}
+	defaulted, err := plane.kube.AppsV1().Deployments(installNamespace).Create(t.Context(), d, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		t.Fatalf("a dry-run create of the install's Deployment: %v", err)
+	}
+	p := container(t, &defaulted.Spec.Template.Spec, serverName).ReadinessProbe
+	if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/readyz" {
+		t.Fatalf("the install's Deployment has no readinessProbe on /readyz: %+v", p)
+	}
+	timing := probeTiming{
+		period:           time.Duration(p.PeriodSeconds) * time.Second,
+		timeout:          time.Duration(p.TimeoutSeconds) * time.Second,
+		successThreshold: int(p.SuccessThreshold),
+		failureThreshold: int(p.FailureThreshold),
+	}
+	if timing.period <= 0 || timing.timeout <= 0 || timing.successThreshold < 1 || timing.failureThreshold < 1 {
+		t.Fatalf("the install's readinessProbe, defaulted, is incomplete: %+v", p)
+	}
+	t.Logf("the install's readinessProbe: %s", timing)
+	return timing
 }
 
 // endpointChange is an EndpointSlice update the prober made.
@@ -150,23 +190,25 @@ type endpointChange struct {
 }
 
 // endpointProber stands in for what a cluster does for the install's Deployment and its Service: the
-// kubelet's readinessProbe (GET /readyz over HTTPS; the install's probes every 5 s, this one every
-// probePeriod) and the EndpointSlice controller, which writes each pod's endpoint as
+// kubelet's readinessProbe and the EndpointSlice controller, which writes each pod's endpoint as
 //
 //	ready = serving && !terminating, serving = the pod is Ready, terminating = the pod is being deleted.
 //
-// Without pods, the prober takes all three from the replica's /readyz:
-//   - 200: ready, serving;
-//   - an error with the shutdown check failing ("[-]shutdown"): the replica got SIGTERM, as a
-//     deleted pod's container does: terminating, neither ready nor serving;
-//   - another error (starting, etcd down): neither ready nor serving;
-//   - no answer at all (the process is gone, or does not listen yet): no endpoint, as for a pod
-//     that is gone or has no address yet.
+// There are no pods, and none is ever deleted: the prober runs the readiness probe as the kubelet's
+// prober does, with the given timing (GET /readyz over HTTPS every period, within the timeout; 2xx
+// and 3xx succeed), and the replica's endpoint is
+//   - ready once successThreshold probes in a row succeeded, and not ready once failureThreshold in a
+//     row failed (a replica that got SIGTERM fails them at once); not ready at first;
+//   - absent while nothing listens on the replica's port (the process is gone, or has not opened
+//     it yet), as for a container that is not running: the count starts again.
 //
 // In a cluster the EndpointSlice controller marks a pod's endpoint not ready as soon as the pod is
-// deleted, before its container gets SIGTERM; here only the replica's own /readyz takes it out,
-// so a rolling restart shows that the server's report is fast enough by itself.
+// deleted, before its container gets SIGTERM; here only the failing readiness probe takes it out,
+// as it does for a SIGTERM that is not a pod deletion: a rolling restart shows that the probe and
+// the server's shutdown delay are enough by themselves. (The startupProbe is not run: it only delays
+// a new container's first readiness probe.)
 type endpointProber struct {
+	timing   probeTiming
 	probes   *http.Client
 	kube     kubernetes.Interface
 	replicas []*serverReplica
@@ -183,7 +225,7 @@ type endpointProber struct {
 // it over) and keeps their endpoints in line with the replicas' /readyz until the test ends. Then
 // it deletes the slices it made and gives the plane's slice back its endpoint as
 // hack/local-up.sh wrote it.
-func startEndpointProber(t *testing.T, replicas ...*serverReplica) *endpointProber {
+func startEndpointProber(t *testing.T, timing probeTiming, replicas ...*serverReplica) *endpointProber {
 	t.Helper()
 	ctx := t.Context()
 	cfg := rest.CopyConfig(plane.config)
@@ -193,8 +235,10 @@ func startEndpointProber(t *testing.T, replicas ...*serverReplica) *endpointProb
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &endpointProber{probes: esProbeClient(t), kube: kube, replicas: replicas, state: map[string]endpointState{}}
-	p.probes.Timeout = probeTimeout
+	p := &endpointProber{timing: timing, probes: esProbeClient(t), kube: kube, replicas: replicas, state: map[string]endpointState{}}
+	p.probes.Timeout = timing.timeout
+	// A connection per probe, as the kubelet's HTTP prober makes them.
+	p.probes.Transport.(*http.Transport).DisableKeepAlives = true
 	slices := kube.DiscoveryV1().EndpointSlices(esServiceNamespace)
 	for _, r := range replicas {
 		existing, err := slices.Get(ctx, r.slice, metav1.GetOptions{})
@@ -247,21 +291,34 @@ func startEndpointProber(t *testing.T, replicas ...*serverReplica) *endpointProb
 	return p
 }
 
-// run probes r every probePeriod and writes its endpoint when the outcome changes.
+// run probes r every period and writes its endpoint when it changes.
 func (p *endpointProber) run(ctx context.Context, r *serverReplica) {
-	url := fmt.Sprintf("https://127.0.0.1:%d/readyz?verbose", r.port)
+	url := fmt.Sprintf("https://127.0.0.1:%d/readyz", r.port)
 	written := false
 	var last endpointState
+	ready, lastSucceeded, inARow := false, false, 0
+	// A probe every period, as the kubelet's prober worker ticks, however long the probe took.
+	tick := time.NewTicker(p.timing.period)
+	defer tick.Stop()
 	for ctx.Err() == nil {
 		var s endpointState
-		code, body := probe(p.probes, url)
+		succeeded, listening := p.probe(ctx, url)
 		switch {
-		case code == http.StatusOK:
-			s = endpointState{present: true, ready: true, serving: true}
-		case code != 0 && strings.Contains(body, "[-]shutdown"):
-			s = endpointState{present: true, terminating: true}
-		case code != 0:
-			s = endpointState{present: true}
+		case !listening:
+			ready, inARow = false, 0
+		case inARow > 0 && succeeded == lastSucceeded:
+			inARow++
+		default:
+			lastSucceeded, inARow = succeeded, 1
+		}
+		switch {
+		case inARow >= p.timing.successThreshold && lastSucceeded:
+			ready = true
+		case inARow >= p.timing.failureThreshold && !lastSucceeded:
+			ready = false
+		}
+		if listening {
+			s = endpointState{present: true, ready: ready}
 		}
 		if !written || s != last {
 			if err := p.write(ctx, r.slice, s); err != nil {
@@ -278,8 +335,26 @@ func (p *endpointProber) run(ctx context.Context, r *serverReplica) {
 				p.mu.Unlock()
 			}
 		}
-		pause(ctx, probePeriod)
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
 	}
+}
+
+// probe runs one readiness probe: whether it succeeded, and whether anything listens on the port.
+func (p *endpointProber) probe(ctx context.Context, url string) (succeeded, listening bool) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false, false
+	}
+	resp, err := p.probes.Do(req)
+	if err != nil {
+		return false, !errors.Is(err, syscall.ECONNREFUSED)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode >= 200 && resp.StatusCode < 400, true
 }
 
 // write sets the slice's endpoint to s.
@@ -289,7 +364,7 @@ func (p *endpointProber) write(ctx context.Context, name string, s endpointState
 		endpoints = []discoveryv1.Endpoint{{
 			Addresses: []string{"127.0.0.1"},
 			Conditions: discoveryv1.EndpointConditions{
-				Ready: ptrTo(s.ready), Serving: ptrTo(s.serving), Terminating: ptrTo(s.terminating),
+				Ready: ptrTo(s.ready), Serving: ptrTo(s.ready), Terminating: ptrTo(false),
 			},
 		}}
 	}

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,9 +36,11 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
+	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
 )
 
 // The fault tests kill or stop one process of the plane (by its pid file), start it again with the
@@ -318,58 +321,232 @@ func TestFaultEtcdKill(t *testing.T) {
 }
 
 // TestFaultServerKill: SIGKILL of easyservice-apiserver under load, restarted with the same
-// command line: requests fail while it is down (one replica), nothing acknowledged is lost.
+// command line: it is gone at once, every request sent while it is down fails (it is the plane's one
+// replica), and nothing acknowledged is lost.
 func TestFaultServerKill(t *testing.T) {
 	testServerStop(t, syscall.SIGKILL)
 }
 
 // TestFaultServerTerm: SIGTERM of easyservice-apiserver under load (a graceful shutdown with the
-// install's --shutdown-delay-duration), restarted with the same command line.
+// install's --shutdown-delay-duration), restarted with the same command line: it reports not ready
+// at once, answers every request for its whole shutdown delay and exits only after it; every request
+// sent after it exited fails until it is back, and nothing acknowledged is lost.
 func TestFaultServerTerm(t *testing.T) {
 	testServerStop(t, syscall.SIGTERM)
 }
 
+// testServerStop stops the plane's easyservice-apiserver with sig under the harness's load, and
+// starts it again after 2 s. The plane has one replica, in an EndpointSlice that is always ready:
+// kube-apiserver sends every request to it, so the checks see exactly what the server does.
 func testServerStop(t *testing.T, sig syscall.Signal) {
-	server := findPlaneProcess(t, "easyservice-apiserver")
+	server := planeReplica(t)
 	server.ensureRunning(t, waitServing)
 	waitServing(t)
+	// The delay the running server was started with (its command line).
+	delay := shutdownDelay(t, server.argv)
 
 	h := newFaultHarness(t, "fault-server")
 	h.run()
 	h.waitProgress(20, recoverTimeout)
-	took := server.stop(t, sig, time.Minute)
-	if sig == syscall.SIGTERM && took < 5*time.Second {
-		t.Errorf("easyservice-apiserver stopped %v after SIGTERM; want the --shutdown-delay-duration of the install (10s) first", took)
+	s := stopObserved(t, server, h.ns, sig)
+	signalled, exited := h.since(s.signalled), h.since(s.signalled.Add(s.exited))
+	// Gone: nothing answers on its port any more.
+	if code, body := probe(esProbeClient(t), esReadyzURL()); code != 0 {
+		t.Errorf("easyservice-apiserver exited, but its port still answers: %d %s", code, firstLine(body))
+	}
+	if sig == syscall.SIGTERM {
+		s.checkDelay(t, server.name, delay)
 	}
 	time.Sleep(2 * time.Second)
+	restarted := h.now()
 	server.restart(t)
 	start := time.Now()
 	waitServing(t)
 	t.Logf("serving again %v after the restart", time.Since(start).Round(time.Millisecond))
 	h.waitProgress(20, recoverTimeout)
 	h.stopAndCheck()
+
+	// The fault had an effect: the requests sent after the server exited and answered before it was
+	// started again all failed (nothing else serves EasyServices), and there were some.
+	served, failed := h.answered(exited, restarted, true)
+	t.Logf("sent while easyservice-apiserver was down (%v): %d requests failed, %d answered", (restarted - exited).Round(time.Millisecond), len(failed), served)
+	if served != 0 {
+		t.Errorf("%d requests sent after easyservice-apiserver exited were answered before it was started again", served)
+	}
+	if len(failed) == 0 {
+		t.Errorf("no request failed while easyservice-apiserver was down: the fault had no effect")
+	} else {
+		t.Logf("e.g. %s", failed[0])
+	}
+	if sig != syscall.SIGTERM {
+		return
+	}
+	// Every request answered during the shutdown delay succeeded (kube-apiserver still sends every
+	// request to the stopping server), and there were some.
+	served, failed = h.answered(signalled, signalled+delay, false)
+	t.Logf("answered during the %v shutdown delay: %d requests, %d failed", delay, served, len(failed))
+	if served == 0 {
+		t.Errorf("no request was answered during the shutdown delay")
+	}
+	for i, f := range failed {
+		if i == 20 {
+			t.Errorf("... and %d more", len(failed)-i)
+			break
+		}
+		t.Errorf("failed during the shutdown delay: %s", f)
+	}
+}
+
+// stopped is what a server showed from outside after a signal, until its process exited: when its
+// /readyz first reported the shutdown, until when it served a request sent to it directly, and when
+// it exited (all since the signal; zero for never).
+type stopped struct {
+	signalled                    time.Time
+	notReady, lastServed, exited time.Duration
+}
+
+// stopObserved signals the replica r and watches it until it exits: its /readyz, and whether it
+// serves a list of the EasyServices of ns (as the admin, directly on its port).
+func stopObserved(t *testing.T, r *serverReplica, ns string, sig syscall.Signal) stopped {
+	t.Helper()
+	probes, admin := esProbeClient(t), esAdminClient(t)
+	listURL := fmt.Sprintf("https://127.0.0.1:%d/apis/app.easyservice.io/v1/namespaces/%s/easyservices?limit=1", r.port, ns)
+	readyzURL := fmt.Sprintf("https://127.0.0.1:%d/readyz?verbose", r.port)
+	s := stopped{signalled: time.Now()}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for r.alive() {
+			if code, body := probe(probes, readyzURL); s.notReady == 0 && code != 0 && strings.Contains(body, "[-]shutdown") {
+				s.notReady = time.Since(s.signalled)
+			}
+			if code, _ := probe(admin, listURL); code == http.StatusOK {
+				s.lastServed = time.Since(s.signalled)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	r.stop(t, sig, time.Minute)
+	s.exited = time.Since(s.signalled)
+	<-done
+	after := func(d time.Duration) string {
+		if d == 0 {
+			return "never"
+		}
+		return d.Round(time.Millisecond).String() + " after it"
+	}
+	t.Logf("%s, after signal %d: /readyz reported the shutdown %s; served directly until %s; exited by %s",
+		r.name, sig, after(s.notReady), after(s.lastServed), after(s.exited))
+	return s
+}
+
+// checkDelay: after SIGTERM, the server reported not ready within 2 s, served for its whole
+// shutdown delay and exited only after it.
+func (s stopped) checkDelay(t *testing.T, name string, delay time.Duration) {
+	t.Helper()
+	if s.notReady == 0 || s.notReady > 2*time.Second {
+		t.Errorf("%s: /readyz did not report the shutdown within 2s of SIGTERM (%v)", name, s.notReady)
+	}
+	if s.lastServed < delay-time.Second || s.exited < delay {
+		t.Errorf("%s served until %v and exited by %v after SIGTERM; want it to serve for its --shutdown-delay-duration (%v)", name, s.lastServed, s.exited, delay)
+	}
 }
 
 // TestFaultServerRollingTerm: two replicas behind the APIService, as the install runs them, are
 // stopped gracefully (SIGTERM) and started again one after the other, as a rolling update does, under
-// the harness's load; an endpointProber plays the kubelet's readiness probe and the EndpointSlice
-// controller. Each replica reports not ready at once and serves on for its --shutdown-delay-duration,
-// is taken out of the endpoints while it still serves, and exits after the delay. No request through
-// kube-apiserver fails during the whole restart (no 503 of the aggregator, no broken connection, no
-// 429 or 5xx of a replica), watches end cleanly and resume, both replicas served requests, and the
-// harness's checks hold.
+// the harness's load; an endpointProber with the timing of the install's readinessProbe plays the
+// kubelet and the EndpointSlice controller. Each replica reports not ready at once, is taken out of
+// the endpoints (after the probe's failureThreshold) while it still serves, serves for its
+// --shutdown-delay-duration and exits after it. No request through kube-apiserver fails during the
+// whole test (no 503 of the aggregator, no broken connection, no 429 or 5xx of a replica), watches
+// end cleanly and resume, both replicas served requests, and the harness's checks hold.
+// TestFaultServerRollingTermUndrained shows that the harness sees the failures of a rolling restart
+// that does not drain.
 func TestFaultServerRollingTerm(t *testing.T) {
+	roll := rollingRestart(t, installReadinessProbe(t))
+	for _, r := range roll.replicas {
+		s := roll.stops[r]
+		s.checkDelay(t, r.name, roll.delay)
+		switch out, ok := roll.out[r]; {
+		case !ok:
+			t.Errorf("%s: never taken out of its EndpointSlice after SIGTERM", r.name)
+		case out >= s.lastServed:
+			t.Errorf("%s: taken out of its EndpointSlice %v after SIGTERM, after it stopped serving (%v)", r.name, out, s.lastServed)
+		}
+	}
+	// The watcher's stream was on the first replica to stop, or else on the second: at least one
+	// shutdown ended it, and it resumed (stopAndCheck checked that it missed nothing).
+	if roll.watchEnds == 0 {
+		t.Errorf("no replica ended the watch when it stopped")
+	}
+	failures := roll.h.failures()
+	t.Logf("%d requests failed in the whole test", len(failures))
+	for i, f := range failures {
+		if i == 20 {
+			t.Errorf("... and %d more", len(failures)-i)
+			break
+		}
+		t.Errorf("failed request: %s", f)
+	}
+}
+
+// TestFaultServerRollingTermUndrained is the control of TestFaultServerRollingTerm: the same rolling
+// restart, but the prober never takes an answering replica out of the endpoints (failed probes are
+// ignored; only a closed port removes the endpoint). kube-apiserver then goes on sending requests to
+// each stopping replica after its shutdown delay, when it refuses them (429) and then closes its
+// port: the harness must see those failures, or the zero failures of TestFaultServerRollingTerm
+// would prove nothing.
+func TestFaultServerRollingTermUndrained(t *testing.T) {
+	timing := installReadinessProbe(t)
+	timing.failureThreshold = math.MaxInt
+	roll := rollingRestart(t, timing)
+	for _, r := range roll.replicas {
+		if out, ok := roll.out[r]; ok && out < roll.stops[r].lastServed {
+			t.Fatalf("%s was taken out of its EndpointSlice %v after SIGTERM, while it served: the control drained", r.name, out)
+		}
+	}
+	_, failed := roll.h.answered(roll.start, roll.end, false)
+	if len(failed) == 0 {
+		t.Fatalf("no request failed during a rolling restart that did not drain: the harness does not see failures")
+	}
+	t.Logf("%d requests failed during the rolling restart (%v), e.g.:", len(failed), (roll.end - roll.start).Round(time.Millisecond))
+	for _, f := range failed[:min(len(failed), 5)] {
+		t.Logf("  %s", f)
+	}
+}
+
+// rolling is what a rolling restart showed.
+type rolling struct {
+	h        *faultHarness // stopped and checked
+	replicas []*serverReplica
+	delay    time.Duration // the replicas' --shutdown-delay-duration
+	// start and end of the rolling restart, in the harness's time.
+	start, end time.Duration
+	stops      map[*serverReplica]stopped
+	// out: when, after SIGTERM, the prober first wrote the replica's endpoint not ready; absent
+	// when it never did.
+	out       map[*serverReplica]time.Duration
+	watchEnds int
+}
+
+// rollingRestart runs two replicas behind the APIService, the plane's and a second one, with an
+// endpointProber of the given timing keeping their EndpointSlices, starts the harness, and stops
+// (SIGTERM) and restarts each replica in turn; each must be ready, in its EndpointSlice and serving
+// proxied writes again before the other one goes. It stops and checks the harness.
+func rollingRestart(t *testing.T, timing probeTiming) *rolling {
+	t.Helper()
 	a := planeReplica(t)
 	a.ensureRunning(t, waitServing)
 	waitServing(t)
-	delay := shutdownDelay(t, a.argv)
 	b := startSecondReplica(t, a)
-	prober := startEndpointProber(t, a, b)
+	prober := startEndpointProber(t, timing, a, b)
 	prober.waitReady(t, a, time.Time{})
 	prober.waitReady(t, b, time.Time{})
 	probes, admin := esProbeClient(t), esAdminClient(t)
+	roll := &rolling{h: newFaultHarness(t, "fault-rolling"), replicas: []*serverReplica{a, b}, delay: shutdownDelay(t, a.argv),
+		stops: map[*serverReplica]stopped{}, out: map[*serverReplica]time.Duration{}}
+	h := roll.h
 
-	h := newFaultHarness(t, "fault-rolling")
 	proxiedWrites := func(r *serverReplica) int {
 		t.Helper()
 		n, err := r.proxiedWrites(admin)
@@ -397,53 +574,29 @@ func TestFaultServerRollingTerm(t *testing.T) {
 	waitServed(a, 5)
 	waitServed(b, 5)
 
-	rollStart := h.now()
-	for _, r := range []*serverReplica{a, b} {
+	roll.start = h.now()
+	for _, r := range roll.replicas {
 		served[r] += proxiedWrites(r) - before[r]
-		listURL := fmt.Sprintf("https://127.0.0.1:%d/apis/app.easyservice.io/v1/namespaces/%s/easyservices?limit=1", r.port, h.ns)
-		readyzURL := fmt.Sprintf("https://127.0.0.1:%d/readyz?verbose", r.port)
-		// Watched from outside until it exits: its /readyz, and whether it still serves a request.
-		var notReady, lastServed time.Duration
-		sigterm := time.Now()
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for r.alive() {
-				if code, body := probe(probes, readyzURL); notReady == 0 && code != 0 && strings.Contains(body, "[-]shutdown") {
-					notReady = time.Since(sigterm)
-				}
-				if code, _ := probe(admin, listURL); code == http.StatusOK {
-					lastServed = time.Since(sigterm)
-				}
-				time.Sleep(probePeriod)
-			}
-		}()
-		took := r.stop(t, syscall.SIGTERM, time.Minute)
-		<-done
-		out, ok := prober.firstChange(r, sigterm, func(s endpointState) bool { return !s.ready })
+		s := stopObserved(t, r, h.ns, syscall.SIGTERM)
+		roll.stops[r] = s
 		outAfter := "never"
-		if ok {
-			outAfter = out.Sub(sigterm).Round(time.Millisecond).String()
+		if out, ok := prober.firstChange(r, s.signalled, func(e endpointState) bool { return !e.ready }); ok {
+			roll.out[r] = out.Sub(s.signalled)
+			outAfter = roll.out[r].Round(time.Millisecond).String()
 		}
-		t.Logf("%s: /readyz failed %v after SIGTERM; out of its EndpointSlice after %s; served directly until %v; exited after %v",
-			r.name, notReady.Round(time.Millisecond), outAfter, lastServed.Round(time.Millisecond), took.Round(time.Millisecond))
-		switch {
-		case notReady == 0 || notReady > 2*time.Second:
-			t.Errorf("%s: /readyz did not report the shutdown within 2s of SIGTERM (%v)", r.name, notReady)
-		case !ok:
-			t.Errorf("%s: never taken out of its EndpointSlice after SIGTERM", r.name)
-		case out.Sub(sigterm) >= lastServed:
-			t.Errorf("%s: taken out of its EndpointSlice %v after SIGTERM, after it stopped serving (%v)", r.name, out.Sub(sigterm), lastServed)
-		}
-		if lastServed < delay-time.Second || took < delay {
-			t.Errorf("%s served until %v and exited %v after SIGTERM; want it to serve for its --shutdown-delay-duration (%v)", r.name, lastServed, took, delay)
-		}
+		t.Logf("%s: out of its EndpointSlice %s after SIGTERM", r.name, outAfter)
+		// The new process is a new pod: not before the old one's endpoint is gone.
+		waitFor(t, time.Minute, r.name+"'s endpoint to go", func(context.Context) (bool, string) {
+			_, gone := prober.firstChange(r, s.signalled, func(e endpointState) bool { return !e.present })
+			return gone, prober.current(r).String()
+		})
 
 		restarted := time.Now()
 		r.restart(t)
 		back := prober.waitReady(t, r, restarted)
 		t.Logf("%s: ready and back in its EndpointSlice %v after the restart", r.name, back.Sub(restarted).Round(time.Millisecond))
 		// Ready means that it authenticates what kube-apiserver proxies.
+		readyzURL := fmt.Sprintf("https://127.0.0.1:%d/readyz?verbose", r.port)
 		if code, body := probe(probes, readyzURL); code != http.StatusOK || !strings.Contains(body, "[+]requestheader-client-ca ok") {
 			t.Errorf("%s: /readyz = %d without the request-header CA check:\n%s", r.name, code, body)
 		}
@@ -451,35 +604,25 @@ func TestFaultServerRollingTerm(t *testing.T) {
 		waitServed(r, 5)
 		h.waitProgress(20, recoverTimeout)
 	}
-	rollEnd := h.now()
-	for _, r := range []*serverReplica{a, b} {
+	roll.end = h.now()
+	for _, r := range roll.replicas {
 		served[r] += proxiedWrites(r)
 	}
 	h.stopAndCheck()
 
 	h.mu.Lock()
-	during, watchEnds := 0, h.watchEnds
+	during := 0
 	for _, o := range h.ops {
-		if o.call >= rollStart && o.call <= rollEnd {
+		if o.call >= roll.start && o.call <= roll.end {
 			during++
 		}
 	}
+	roll.watchEnds = h.watchEnds
 	h.mu.Unlock()
-	// The watcher's stream was on the first replica to stop, or else on the second: at least one
-	// shutdown ended it, and it resumed (stopAndCheck checked that it missed nothing).
-	if watchEnds == 0 {
-		t.Errorf("no replica ended the watch when it stopped")
-	}
-	failures := h.failures()
+	_, failed := h.answered(roll.start, roll.end, false)
 	t.Logf("rolling restart: %v, %d requests through kube-apiserver meanwhile, %d failed; proxied writes served: %s %d, %s %d",
-		(rollEnd - rollStart).Round(time.Millisecond), during, len(failures), a.name, served[a], b.name, served[b])
-	for i, f := range failures {
-		if i == 20 {
-			t.Errorf("... and %d more", len(failures)-i)
-			break
-		}
-		t.Errorf("failed request: %s", f)
-	}
+		(roll.end - roll.start).Round(time.Millisecond), during, len(failed), a.name, served[a], b.name, served[b])
+	return roll
 }
 
 // TestFaultKubeAPIServerRestart: kube-apiserver stops (SIGTERM) and starts again under load;
@@ -513,6 +656,12 @@ type timeWindow struct{ from, to time.Time }
 // synced: a refusal then says nothing about our RBAC rules (TestInstallServerIdentity).
 var kubeAPIServerRestarts []timeWindow
 
+// The controller's Lease, as the install's server holds it (the defaults of its flags).
+const (
+	controllerLease          = "easyservice-controller"
+	controllerLeaseNamespace = "easyservice-system"
+)
+
 // isLeader reads leader_election_master_status of the default Lease from a server's metrics.
 func isLeader(ctx context.Context, c *candidateServer) (bool, error) {
 	code, body, err := c.get(ctx, "/metrics")
@@ -523,42 +672,50 @@ func isLeader(ctx context.Context, c *candidateServer) (bool, error) {
 		return false, fmt.Errorf("metrics: %d", code)
 	}
 	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, "leader_election_master_status{") && strings.Contains(line, `name="easyservice-controller"`) {
+		if strings.HasPrefix(line, "leader_election_master_status{") && strings.Contains(line, `name="`+controllerLease+`"`) {
 			return strings.HasSuffix(line, " 1"), nil
 		}
 	}
 	return false, errors.New("no leader_election_master_status in the metrics")
 }
 
-// TestFaultControllerLeaderKill: the leading controller (the plane's server) is SIGKILLed while 50
-// EasyServices are being reconciled; a second server stands for the same Lease. After the takeover
-// every EasyService converges within 30 s: its Deployment and Service exist, controlled by it, one
-// each, and nothing is left without an owner.
+// TestFaultControllerLeaderKill: the leading controller (the plane's server) is SIGKILLed in the
+// middle of reconciling 50 new EasyServices, and the follower, a second server standing for the
+// same Lease, takes over while the killed one is still down.
+//
+// Where the kill falls is fixed, not left to timing: a ResourceQuota of the namespace lets the
+// leader make at most 25 Deployments and 25 Services; it is killed once it has used the quota up
+// and is retrying (with backoff) the EasyServices it was refused, with at most 25 of 50 made. The
+// quota goes, the Lease expires, and the follower must take it (the killed process is started again
+// only after that). Within 30 s of the takeover every EasyService converges: its Deployment and
+// Service exist, controlled by it, one each, nothing is left without an owner, and the follower did
+// the reconciles while the restarted server follows.
 func TestFaultControllerLeaderKill(t *testing.T) {
-	const n = 50
+	const n, quota = 50, 25
 	ctx := t.Context()
 	server := findPlaneProcess(t, "easyservice-apiserver")
 	server.ensureRunning(t, waitServing)
 	waitServing(t)
 	planeServer := &candidateServer{name: "plane", port: mustAtoi(t, plane.env["ES_PORT"])}
-	lease := func() *string {
-		l, err := plane.kube.CoordinationV1().Leases("easyservice-system").Get(ctx, "easyservice-controller", metav1.GetOptions{})
-		if err != nil {
-			return nil
+	leases := plane.kube.CoordinationV1().Leases(controllerLeaseNamespace)
+	holder := func() string {
+		l, err := leases.Get(ctx, controllerLease, metav1.GetOptions{})
+		if err != nil || l.Spec.HolderIdentity == nil {
+			return ""
 		}
-		return l.Spec.HolderIdentity
+		return *l.Spec.HolderIdentity
 	}
 	waitFor(t, recoverTimeout, "the plane's server to lead", func(ctx context.Context) (bool, string) {
 		ok, err := isLeader(ctx, planeServer)
 		return ok, fmt.Sprintf("%v", err)
 	})
-	killed := lease()
-	if killed == nil {
-		t.Fatal("no holder of the Lease easyservice-controller")
+	killed := holder()
+	if killed == "" {
+		t.Fatalf("no holder of the Lease %s", controllerLease)
 	}
 
 	// The follower: a second server on the same etcd, standing for the default Lease.
-	follower := startCandidate(t, "follower", "easyservice-controller")
+	follower := startCandidate(t, "follower", controllerLease)
 	// At the end, hand the Lease back gracefully (a SIGTERM releases it), so that the plane's own
 	// server leads again at once for the tests that follow.
 	t.Cleanup(func() {
@@ -580,6 +737,27 @@ func TestFaultControllerLeaderKill(t *testing.T) {
 	})
 
 	ns := createNamespace(t, "fault-leader")
+	quotas := plane.kube.CoreV1().ResourceQuotas(ns)
+	deploymentsQuota := corev1.ResourceName("count/deployments.apps")
+	_, err := quotas.Create(ctx, &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "half"},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{
+			deploymentsQuota:        *resource.NewQuantity(quota, resource.DecimalSI),
+			corev1.ResourceServices: *resource.NewQuantity(quota, resource.DecimalSI),
+		}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Admission enforces a quota once kube-controller-manager has counted what it covers.
+	waitFor(t, time.Minute, "the quota to be counted", func(ctx context.Context) (bool, string) {
+		q, err := quotas.Get(ctx, "half", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(q.Status.Hard) == 2, fmt.Sprintf("%+v", q.Status)
+	})
+	failedBefore := planeServer.reconcileCount(ctx, t, "error")
 	for i := range n {
 		es := &v1.EasyService{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("web-%d", i)},
@@ -590,40 +768,95 @@ func TestFaultControllerLeaderKill(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Killed in the middle of the reconciles.
-	var made int
-	waitFor(t, time.Minute, "the leader to start on the EasyServices", func(ctx context.Context) (bool, string) {
+	children := func(ctx context.Context) (deployments, services int, err error) {
 		d, err := plane.kube.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
-		if err == nil {
-			made = len(d.Items)
+		if err != nil {
+			return 0, 0, err
 		}
-		return err == nil && made > 0, fmt.Sprintf("%v", err)
+		s, err := plane.kube.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return 0, 0, err
+		}
+		return len(d.Items), len(s.Items), nil
+	}
+	// The leader uses the quota up and is refused the rest: at least one failed sync for each of the
+	// n-quota (or more) EasyServices without a Deployment. (Admission charges the quota before the
+	// object is stored, and does not give back the charge of a create that fails after it: the
+	// leader may make fewer than quota, never more.)
+	waitFor(t, time.Minute, "the leader to use the quota up and be refused the rest", func(ctx context.Context) (bool, string) {
+		q, err := quotas.Get(ctx, "half", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		used := q.Status.Used
+		failed := planeServer.reconcileCount(ctx, t, "error") - failedBefore
+		return used.Name(deploymentsQuota, resource.DecimalSI).Value() == quota && used.Name(corev1.ResourceServices, resource.DecimalSI).Value() == quota && failed >= n-quota,
+			fmt.Sprintf("quota used %v, %d failed syncs", used, failed)
 	})
+	if f := follower.reconcileCount(ctx, t, "success") + follower.reconcileCount(ctx, t, "error"); f != 0 || follower.leading(t) != "" {
+		t.Fatalf("the follower synced %d times, leading %q, before the leader was killed", f, follower.leading(t))
+	}
 	server.stop(t, syscall.SIGKILL, 30*time.Second)
-	t.Logf("the leader was killed with %d of %d Deployments made", made, n)
-	server.restart(t)
+	made, services, err := children(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the leader %s was killed with %d of %d Deployments and %d of %d Services made, retrying the rest", killed, made, n, services, n)
+	if made <= 0 || made >= n {
+		t.Fatalf("the leader was killed with %d of %d Deployments made: not in the middle of the reconciles", made, n)
+	}
+	if err := quotas.Delete(ctx, "half", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The follower takes over once the killed leader's Lease expires; the killed process is not
+	// running meanwhile (it is started again below, after the takeover).
 	var takeover time.Time
+	var by string
 	waitFor(t, recoverTimeout, "another process to take the Lease over", func(context.Context) (bool, string) {
-		holder := lease()
-		if holder != nil && *holder != *killed {
+		by = holder()
+		if by != "" && by != killed {
 			takeover = time.Now()
 			return true, ""
 		}
-		return false, fmt.Sprintf("holder %v", holder)
+		return false, "holder " + by
 	})
-	t.Logf("Lease taken over by %s (follower: %q)", *lease(), follower.leading(t))
-	waitServing(t)
+	if server.alive() {
+		t.Fatalf("the killed server (pid %d) runs again before the takeover", server.pid)
+	}
+	if f := follower.leading(t); f != by {
+		t.Fatalf("the Lease went to %q, not to the follower (%q)", by, f)
+	}
+	t.Logf("the follower %s took the Lease over", by)
+	server.restart(t)
+
+	// The EasyServices are read from the follower, which serves them from the same etcd, so that
+	// the restart of the plane's server (behind the APIService) does not count in the 30 s.
+	followerES := follower.easyServices(t)
 	var last string
-	for time.Since(takeover) < 30*time.Second {
-		if ok, why := converged(ctx, ns, n); ok {
+	for {
+		ok, why := converged(ctx, followerES, ns, n)
+		if ok {
 			t.Logf("%d EasyServices converged %v after the takeover", n, time.Since(takeover).Round(time.Millisecond))
-			return
-		} else {
-			last = why
+			break
+		}
+		last = why
+		if time.Since(takeover) > 30*time.Second {
+			t.Fatalf("not converged 30s after the takeover: %s", last)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	t.Fatalf("not converged 30s after the takeover: %s", last)
+	// The follower did the work, and still leads; the restarted server follows.
+	if synced := follower.reconcileCount(ctx, t, "success"); synced < n-made {
+		t.Errorf("the follower synced %d EasyServices successfully, fewer than the %d the leader had left", synced, n-made)
+	}
+	if h := holder(); h != by {
+		t.Errorf("the Lease is held by %q after the convergence, not by the follower %q", h, by)
+	}
+	waitServing(t)
+	if ok, err := isLeader(ctx, planeServer); ok || err != nil {
+		t.Errorf("the restarted server leads (%t, %v) while the follower holds the Lease", ok, err)
+	}
 }
 
 func mustAtoi(t *testing.T, s string) int {
@@ -637,10 +870,10 @@ func mustAtoi(t *testing.T, s string) int {
 
 func ptrTo[T any](v T) *T { return &v }
 
-// converged: the namespace holds n EasyServices, each with exactly its Deployment and Service,
+// converged: the namespace holds n EasyServices (listed with es), each with exactly its Deployment and Service,
 // controlled by it, and no Deployment or Service without a live owner.
-func converged(ctx context.Context, ns string, n int) (bool, string) {
-	list, err := plane.es.AppV1().EasyServices(ns).List(ctx, metav1.ListOptions{})
+func converged(ctx context.Context, es clientset.Interface, ns string, n int) (bool, string) {
+	list, err := es.AppV1().EasyServices(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return false, err.Error()
 	}

@@ -64,6 +64,7 @@ type op struct {
 	precond int64 // update: the value of the version whose resourceVersion was the precondition
 	call    time.Duration
 	ret     time.Duration // math.MaxInt64 for an unknown outcome: it may take effect any time later
+	end     time.Duration // when the answer (or the error) came, for every outcome
 	out     outcome
 	rv      uint64 // the resourceVersion of a definite ok answer (0 for delete)
 	detail  string // the status code or error, for messages
@@ -348,6 +349,103 @@ func checkWatch(ops []op, events []watchEvent, relists []relist) []string {
 	return problems
 }
 
+// checkFinal judges what the final reads (the gets of client reader, one per key, after the
+// writers stopped) found, and what the watcher saw of deleted keys. For each key:
+//
+//   - kept (no delete was ever sent for it): if a create or update of it was acknowledged, the final
+//     read finds it, with the value of the last acknowledged write or of a write sent after that
+//     one whose answer was lost;
+//   - deleted: it counts as deleted from the first answer that proves the delete took effect: a
+//     delete answered 200 (or 404: already gone), or a 404 to a read sent after a delete was sent
+//     (it existed before: a writer deletes only a key it has seen). From that answer on it stays
+//     deleted: every read sent after it (the final read included) is answered 404, and the watcher
+//     gets no event of the key after its DELETED event (no key is ever created again).
+//
+// Porcupine alone would let a create whose answer was lost take effect after the delete and bring
+// the key back; no writer sends such a create after a delete, so this check allows none.
+func checkFinal(ops []op, events []watchEvent, reader int) []string {
+	var problems []string
+	byKey := map[string][]op{}
+	var keys []string
+	for _, o := range ops {
+		if _, ok := byKey[o.key]; !ok && o.client != reader {
+			keys = append(keys, o.key) // a key of the writers (the reader's own are sentinels)
+		}
+		byKey[o.key] = append(byKey[o.key], o)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		kops := byKey[key]
+		var final *op
+		var lastWrite *op
+		deleteSent := time.Duration(math.MaxInt64)
+		for i := range kops {
+			o := &kops[i]
+			switch {
+			case o.client == reader && o.kind == opGet:
+				final = o
+			case o.kind == opDelete:
+				deleteSent = min(deleteSent, o.call)
+			case (o.kind == opCreate || o.kind == opUpdate) && o.out == outOK:
+				if lastWrite == nil || o.call > lastWrite.call {
+					lastWrite = o
+				}
+			}
+		}
+		if final == nil {
+			problems = append(problems, fmt.Sprintf("key %s: never read back at the end", key))
+			continue
+		}
+		if deleteSent == math.MaxInt64 {
+			switch {
+			case lastWrite == nil:
+			case final.out != outOK:
+				problems = append(problems, fmt.Sprintf("key %s: the acknowledged %s, but at the end the object is gone (%s)", key, lastWrite, final.detail))
+			case final.value != lastWrite.value:
+				later := false
+				for _, o := range kops {
+					later = later || (o.value == final.value && o.out == outUnknown && o.kind != opGet && o.call > lastWrite.call)
+				}
+				if !later {
+					problems = append(problems, fmt.Sprintf("key %s: the acknowledged %s, but at the end the object has value %d", key, lastWrite, final.value))
+				}
+			}
+			continue
+		}
+		// When the delete is proven, and by which answer.
+		gone := time.Duration(math.MaxInt64)
+		var proof op
+		for _, o := range kops {
+			deleted := o.kind == opDelete && (o.out == outOK || o.out == outNotFound)
+			absent := o.kind == opGet && o.out == outNotFound && o.call > deleteSent
+			if (deleted || absent) && o.end < gone {
+				gone, proof = o.end, o
+			}
+		}
+		if gone == math.MaxInt64 {
+			continue // every delete's outcome is unknown and no read proved it: porcupine judges the key
+		}
+		for _, o := range kops {
+			if o.kind == opGet && o.client != reader && o.call > gone && o.out == outOK {
+				problems = append(problems, fmt.Sprintf("key %s: deleted (%s), then read back: %s", key, proof, o))
+			}
+		}
+		if final.out != outNotFound {
+			problems = append(problems, fmt.Sprintf("key %s: deleted (%s), but the final read is %s", key, proof, final))
+		}
+	}
+	deletedAt := map[string]watchEvent{}
+	for _, e := range events {
+		if d, ok := deletedAt[e.key]; ok && e.rv > d.rv {
+			problems = append(problems, fmt.Sprintf("key %s: event %s rv=%d value %d after its DELETED event (rv=%d)", e.key, e.typ, e.rv, e.value, d.rv))
+		}
+		if _, ok := deletedAt[e.key]; !ok && e.typ == "DELETED" {
+			deletedAt[e.key] = e
+		}
+	}
+	return problems
+}
+
 // TestFaultHistoryChecks: the checks of the fault harness catch what they are for, on made-up
 // histories (no plane needed).
 func TestFaultHistoryChecks(t *testing.T) {
@@ -400,5 +498,51 @@ func TestFaultHistoryChecks(t *testing.T) {
 	}
 	if p := checkWatch(good, []watchEvent{events[0], {typ: "MODIFIED", key: "a", value: 9, rv: 11}}, nil); len(p) != 2 {
 		t.Errorf("an event with a value nobody wrote: %v", p)
+	}
+
+	// The final state. The final reads are client finalReader's; its sentinel keys are not judged.
+	final := func(out outcome, value int64) op {
+		return op{client: finalReader, key: "a", kind: opGet, value: value, call: ms(100), ret: ms(110), end: ms(110), out: out}
+	}
+	sentinel := op{client: finalReader, key: "sentinel-0", kind: opCreate, value: 9, call: ms(120), ret: ms(130), end: ms(130), out: outOK, rv: 20}
+	del := op{client: 0, key: "a", kind: opDelete, call: ms(40), ret: ms(50), end: ms(50), out: outOK}
+	lostDel := op{client: 0, key: "a", kind: opDelete, call: ms(40), ret: math.MaxInt64, end: ms(45), out: outUnknown}
+	readGone := op{client: 1, key: "a", kind: opGet, call: ms(60), ret: ms(70), end: ms(70), out: outNotFound}
+	readBack := op{client: 1, key: "a", kind: opGet, value: 2, call: ms(80), ret: ms(90), end: ms(90), out: outOK}
+	lostUpdate := op{client: 0, key: "a", kind: opUpdate, value: 3, precond: 2, call: ms(40), ret: math.MaxInt64, end: ms(45), out: outUnknown}
+	finals := map[string]struct {
+		ops      []op
+		events   []watchEvent
+		problems int
+	}{
+		"kept, as written":               {[]op{create, update, final(outOK, 2), sentinel}, nil, 0},
+		"kept, lost":                     {[]op{create, update, final(outNotFound, 0)}, nil, 1},
+		"kept, an older value":           {[]op{create, update, final(outOK, 1)}, nil, 1},
+		"kept, a lost update's value":    {[]op{create, update, lostUpdate, final(outOK, 3)}, nil, 0},
+		"never read back":                {[]op{create, update}, nil, 1},
+		"deleted, stays deleted":         {[]op{create, update, del, readGone, final(outNotFound, 0)}, nil, 0},
+		"deleted, back at the end":       {[]op{create, update, del, final(outOK, 2)}, nil, 1},
+		"deleted, read back, gone again": {[]op{create, update, del, readBack, final(outNotFound, 0)}, nil, 1},
+		"delete lost, proven by a read":  {[]op{create, update, lostDel, readGone, readBack, final(outOK, 2)}, nil, 2},
+		"delete lost, unproven":          {[]op{create, update, lostDel, final(outOK, 2)}, nil, 0},
+		"deleted, an event after":        {[]op{create, update, del, final(outNotFound, 0)}, []watchEvent{{typ: "DELETED", key: "a", value: 2, rv: 12}, {typ: "ADDED", key: "a", value: 2, rv: 13}}, 1},
+	}
+	for name, c := range finals {
+		if p := checkFinal(c.ops, c.events, finalReader); len(p) != c.problems {
+			t.Errorf("final state, %s: %d problems %v, want %d", name, len(p), p, c.problems)
+		}
+	}
+	// Porcupine lets a create whose answer was lost take effect after an acknowledged delete (here
+	// the writer's first create, after which its read found nothing and it created again); the
+	// final check does not.
+	lostCreate := op{client: 0, key: "a", kind: opCreate, value: 1, call: ms(0), ret: math.MaxInt64, end: ms(5), out: outUnknown}
+	again := op{client: 0, key: "a", kind: opCreate, value: 2, call: ms(20), ret: ms(30), end: ms(30), out: outOK, rv: 11}
+	comeBack := []op{lostCreate, {client: 0, key: "a", kind: opGet, call: ms(10), ret: ms(15), end: ms(15), out: outNotFound}, again,
+		{client: 0, key: "a", kind: opDelete, call: ms(40), ret: ms(50), end: ms(50), out: outOK}, final(outOK, 1)}
+	if r, why := checkLinearizable(comeBack, time.Minute); r != porcupine.Ok {
+		t.Errorf("a lost create after a delete: porcupine says %s %s", r, why)
+	}
+	if p := checkFinal(comeBack, nil, finalReader); len(p) != 1 {
+		t.Errorf("a lost create after a delete: %v", p)
 	}
 }
