@@ -48,14 +48,14 @@ undeploy:
 	$(KUBECTL) delete apiservice v1.app.easyservice.io v1beta1.app.easyservice.io --ignore-not-found
 	$(KUBECTL) delete -k artifacts/deploy --ignore-not-found
 
-## test: verify, then every test level (unit, fuzz briefly, integration, e2e, benchmark smoke)
+## test: verify, then every test level (unit, fuzz briefly, integration, e2e, the in-cluster install, benchmark smoke)
 .PHONY: test
-test: verify test-unit test-fuzz test-integration test-e2e test-bench-smoke
+test: verify test-unit test-fuzz test-integration test-e2e test-cluster test-bench-smoke
 
-## test-unit: unit and registry tests (in-process etcd)
+## test-unit: unit and registry tests (in-process etcd), and the fault harness's history checks on made-up histories
 .PHONY: test-unit
 test-unit:
-	go test -race $(GOTEST_FLAGS) ./cmd/... ./pkg/... ./hack/...
+	go test -race $(GOTEST_FLAGS) ./cmd/... ./pkg/... ./hack/... ./test/harness/...
 
 # The Go native fuzz targets: decode → default → convert → validate for both versions.
 FUZZ_PKG     := ./pkg/apis/easyservice/install
@@ -85,11 +85,17 @@ test-e2e:
 	hack/install-tools.sh
 	go test -count=1 -timeout=30m $(GOTEST_FLAGS) ./test/e2e/...
 
-## test-cluster: the in-cluster install as a user runs it (test/cluster): make image's image from the Dockerfile on a real
-## Docker engine (hack/docker.sh's private dockerd as root, or DOCKER_HOST), with local stand-in base images and the
-## module downloads served offline (hack/images.sh server). Cold: a Debian rootfs and the whole build; warm: about 2 minutes.
+## test-cluster: the in-cluster install as a user runs it, on a real node of the local plane (test/cluster, root): make image
+## from the Dockerfile (hack/images.sh server: local stand-in bases, modules served offline), loaded into the node, make deploy,
+## EasyServices on real pods, faults under load, make undeploy, then local-down and the host checked. Without root, it says so
+## and its tests skip. CLUSTER_LOCAL_UP_DIR=<dir> runs it on a real-node plane already up.
 .PHONY: test-cluster
 test-cluster:
+	@if [[ $$(id -u) -ne 0 ]]; then \
+	  echo "test-cluster: not root: the real node (network namespace, cgroups, containerd, kubelet) needs root; its tests skip"; \
+	else \
+	  hack/install-tools.sh packages kube etcd node crictl coredns && hack/images.sh; \
+	fi
 	go test -count=1 -timeout=90m $(GOTEST_FLAGS) ./test/cluster/...
 
 ## bench: the benchmarks (test/bench, docs/benchmarks.md) on a fresh local control plane: EasyService via aggregation

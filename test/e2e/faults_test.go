@@ -41,6 +41,7 @@ import (
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
+	"github.com/easyservice/easyservice/test/harness"
 )
 
 // The fault tests kill or stop one process of the plane (by its pid file), start it again with the
@@ -230,28 +231,18 @@ func kubeProbeClient(t *testing.T) *http.Client {
 	}}
 }
 
-// waitFor is eventually with a context of its own, so that it also works in a cleanup (where the
-// test's context is done).
-func waitFor(t *testing.T, timeout time.Duration, what string, condition func(ctx context.Context) (bool, string)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var last string
-	for {
-		var ok bool
-		if ok, last = condition(ctx); ok {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting %v for %s: last: %s", timeout, what, last)
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
+// waitFor is the harness's: eventually, with a context of its own, so that it also works in a
+// cleanup (where the test's context is done).
+var waitFor = harness.WaitFor
 
-// Recovery waits. They are generous: the machine is small and shared.
-const recoverTimeout = 2 * time.Minute
+// Recovery waits: the harness's.
+const recoverTimeout = harness.RecoverTimeout
+
+// newFaultHarness is a fault harness of the EasyServices of a new namespace of the plane.
+func newFaultHarness(t *testing.T, prefix string) *harness.Harness {
+	t.Helper()
+	return harness.New(t, plane.config, createNamespace(t, prefix))
+}
 
 func waitEtcdHealthy(t *testing.T) {
 	t.Helper()
@@ -294,8 +285,8 @@ func TestFaultEtcdKill(t *testing.T) {
 	probes := esProbeClient(t)
 
 	h := newFaultHarness(t, "fault-etcd")
-	h.run()
-	h.waitProgress(20, recoverTimeout)
+	h.Run()
+	h.WaitProgress(20, recoverTimeout)
 
 	etcd.stop(t, syscall.SIGKILL, 30*time.Second)
 	down := time.Now()
@@ -316,8 +307,8 @@ func TestFaultEtcdKill(t *testing.T) {
 	waitServing(t)
 	t.Logf("etcd down %v; /readyz ok %v after etcd was healthy again", up.Sub(down).Round(time.Millisecond), time.Since(up).Round(time.Millisecond))
 
-	h.waitProgress(20, recoverTimeout)
-	h.stopAndCheck()
+	h.WaitProgress(20, recoverTimeout)
+	h.StopAndCheck()
 }
 
 // TestFaultServerKill: SIGKILL of easyservice-apiserver under load, restarted with the same
@@ -346,10 +337,10 @@ func testServerStop(t *testing.T, sig syscall.Signal) {
 	delay := shutdownDelay(t, server.argv)
 
 	h := newFaultHarness(t, "fault-server")
-	h.run()
-	h.waitProgress(20, recoverTimeout)
-	s := stopObserved(t, server, h.ns, sig)
-	signalled, exited := h.since(s.signalled), h.since(s.signalled.Add(s.exited))
+	h.Run()
+	h.WaitProgress(20, recoverTimeout)
+	s := stopObserved(t, server, h.Namespace(), sig)
+	signalled, exited := h.Since(s.signalled), h.Since(s.signalled.Add(s.exited))
 	// Gone: nothing answers on its port any more.
 	if code, body := probe(esProbeClient(t), esReadyzURL()); code != 0 {
 		t.Errorf("easyservice-apiserver exited, but its port still answers: %d %s", code, firstLine(body))
@@ -358,17 +349,17 @@ func testServerStop(t *testing.T, sig syscall.Signal) {
 		s.checkDelay(t, server.name, delay)
 	}
 	time.Sleep(2 * time.Second)
-	restarted := h.now()
+	restarted := h.Now()
 	server.restart(t)
 	start := time.Now()
 	waitServing(t)
 	t.Logf("serving again %v after the restart", time.Since(start).Round(time.Millisecond))
-	h.waitProgress(20, recoverTimeout)
-	h.stopAndCheck()
+	h.WaitProgress(20, recoverTimeout)
+	h.StopAndCheck()
 
 	// The fault had an effect: the requests sent after the server exited and answered before it was
 	// started again all failed (nothing else serves EasyServices), and there were some.
-	served, failed := h.answered(exited, restarted, true)
+	served, failed := h.Answered(exited, restarted, true)
 	t.Logf("sent while easyservice-apiserver was down (%v): %d requests failed, %d answered", (restarted - exited).Round(time.Millisecond), len(failed), served)
 	if served != 0 {
 		t.Errorf("%d requests sent after easyservice-apiserver exited were answered before it was started again", served)
@@ -383,7 +374,7 @@ func testServerStop(t *testing.T, sig syscall.Signal) {
 	}
 	// Every request answered during the shutdown delay succeeded (kube-apiserver still sends every
 	// request to the stopping server), and there were some.
-	served, failed = h.answered(signalled, signalled+delay, false)
+	served, failed = h.Answered(signalled, signalled+delay, false)
 	t.Logf("answered during the %v shutdown delay: %d requests, %d failed", delay, served, len(failed))
 	if served == 0 {
 		t.Errorf("no request was answered during the shutdown delay")
@@ -479,7 +470,7 @@ func TestFaultServerRollingTerm(t *testing.T) {
 	if roll.watchEnds == 0 {
 		t.Errorf("no replica ended the watch when it stopped")
 	}
-	failures := roll.h.failures()
+	failures := roll.h.Failures()
 	t.Logf("%d requests failed in the whole test", len(failures))
 	for i, f := range failures {
 		if i == 20 {
@@ -505,7 +496,7 @@ func TestFaultServerRollingTermUndrained(t *testing.T) {
 			t.Fatalf("%s was taken out of its EndpointSlice %v after SIGTERM, while it served: the control drained", r.name, out)
 		}
 	}
-	_, failed := roll.h.answered(roll.start, roll.end, false)
+	_, failed := roll.h.Answered(roll.start, roll.end, false)
 	if len(failed) == 0 {
 		t.Fatalf("no request failed during a rolling restart that did not drain: the harness does not see failures")
 	}
@@ -517,7 +508,7 @@ func TestFaultServerRollingTermUndrained(t *testing.T) {
 
 // rolling is what a rolling restart showed.
 type rolling struct {
-	h        *faultHarness // stopped and checked
+	h        *harness.Harness // stopped and checked
 	replicas []*serverReplica
 	delay    time.Duration // the replicas' --shutdown-delay-duration
 	// start and end of the rolling restart, in the harness's time.
@@ -568,16 +559,16 @@ func rollingRestart(t *testing.T, timing probeTiming) *rolling {
 			return err == nil && got-before[r] >= n, fmt.Sprintf("%d %v", got-before[r], err)
 		})
 	}
-	h.run()
-	h.waitProgress(20, recoverTimeout)
+	h.Run()
+	h.WaitProgress(20, recoverTimeout)
 	// kube-apiserver routes to both before either stops.
 	waitServed(a, 5)
 	waitServed(b, 5)
 
-	roll.start = h.now()
+	roll.start = h.Now()
 	for _, r := range roll.replicas {
 		served[r] += proxiedWrites(r) - before[r]
-		s := stopObserved(t, r, h.ns, syscall.SIGTERM)
+		s := stopObserved(t, r, h.Namespace(), syscall.SIGTERM)
 		roll.stops[r] = s
 		outAfter := "never"
 		if out, ok := prober.firstChange(r, s.signalled, func(e endpointState) bool { return !e.ready }); ok {
@@ -602,24 +593,17 @@ func rollingRestart(t *testing.T, timing probeTiming) *rolling {
 		}
 		before[r] = 0
 		waitServed(r, 5)
-		h.waitProgress(20, recoverTimeout)
+		h.WaitProgress(20, recoverTimeout)
 	}
-	roll.end = h.now()
+	roll.end = h.Now()
 	for _, r := range roll.replicas {
 		served[r] += proxiedWrites(r)
 	}
-	h.stopAndCheck()
+	h.StopAndCheck()
 
-	h.mu.Lock()
-	during := 0
-	for _, o := range h.ops {
-		if o.call >= roll.start && o.call <= roll.end {
-			during++
-		}
-	}
-	roll.watchEnds = h.watchEnds
-	h.mu.Unlock()
-	_, failed := h.answered(roll.start, roll.end, false)
+	during := h.Sent(roll.start, roll.end)
+	roll.watchEnds = h.WatchEnds()
+	_, failed := h.Answered(roll.start, roll.end, false)
 	t.Logf("rolling restart: %v, %d requests through kube-apiserver meanwhile, %d failed; proxied writes served: %s %d, %s %d",
 		(roll.end - roll.start).Round(time.Millisecond), during, len(failed), a.name, served[a], b.name, served[b])
 	return roll
@@ -633,8 +617,8 @@ func TestFaultKubeAPIServerRestart(t *testing.T) {
 	waitServing(t)
 
 	h := newFaultHarness(t, "fault-kas")
-	h.run()
-	h.waitProgress(20, recoverTimeout)
+	h.Run()
+	h.WaitProgress(20, recoverTimeout)
 	down := time.Now()
 	kas.stop(t, syscall.SIGTERM, time.Minute)
 	time.Sleep(2 * time.Second)
@@ -644,8 +628,8 @@ func TestFaultKubeAPIServerRestart(t *testing.T) {
 	kubeAPIServerRestarts = append(kubeAPIServerRestarts, timeWindow{from: down, to: time.Now()})
 	waitServing(t)
 	t.Logf("kube-apiserver ready and EasyServices served %v after the restart", time.Since(start).Round(time.Millisecond))
-	h.waitProgress(20, recoverTimeout)
-	h.stopAndCheck()
+	h.WaitProgress(20, recoverTimeout)
+	h.StopAndCheck()
 }
 
 // timeWindow is a span of time.

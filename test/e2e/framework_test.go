@@ -164,3 +164,12 @@ func createNamespace(t *testing.T, prefix string) string {
 	})
 	return name
 }
+
+// firstLine is the first line of s, at most 200 bytes of it, for messages.
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}

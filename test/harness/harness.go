@@ -14,7 +14,11 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package e2e
+// Package harness is the fault harness of the end-to-end and cluster tests: writers, a reader and a
+// watcher drive EasyServices through kube-apiserver while a test injects a fault, and the history
+// of every request and event is judged afterwards (linearizability with porcupine, resourceVersions,
+// the watch, the final state).
+package harness
 
 import (
 	"bytes"
@@ -36,14 +40,14 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// faultHarness drives EasyServices of one namespace through kube-apiserver while a fault is
+// Harness drives EasyServices of one namespace through kube-apiserver while a fault is
 // injected: writers create, update (with a resourceVersion precondition) and delete, a reader gets
 // the keys the writers work on, and a watcher watches the namespace, resuming from its last
-// resourceVersion (or relisting on 410). Requests go over plain HTTP with the admin's client
-// certificate and are never retried, so each answer is exactly one request's. Every request that
-// fails (an error, or an answer that is neither a success nor the 404/409/410 the history expects)
-// is kept, for tests that allow none.
-type faultHarness struct {
+// resourceVersion (or relisting on 410). Requests go over plain net/http with the credentials of
+// the harness's rest.Config and are never retried, so each answer is exactly one request's. Every
+// request that fails (an error, or an answer that is neither a success nor the 404/409/410 the
+// history expects) is kept, for tests that allow none.
+type Harness struct {
 	t       *testing.T
 	ns      string
 	base    string // .../namespaces/<ns>/easyservices
@@ -74,26 +78,27 @@ type faultHarness struct {
 
 const (
 	harnessWriters = 3
-	// finalReader is the client of stopAndCheck's reads back and sentinel writes.
+	// finalReader is the client of StopAndCheck's reads back and sentinel writes.
 	finalReader = harnessWriters + 1
-	valueKey    = "faults.e2e.easyservice.io/value"
+	valueKey    = "faults.test.easyservice.io/value"
 )
 
-func newFaultHarness(t *testing.T, prefix string) *faultHarness {
+// New returns a harness of the EasyServices of the namespace ns (which the caller made, and which
+// holds no EasyService), talking to kube-apiserver with config. It starts nothing: Run does.
+func New(t *testing.T, config *rest.Config, ns string) *Harness {
 	t.Helper()
-	ns := createNamespace(t, prefix)
-	cfg := rest.CopyConfig(plane.config)
+	cfg := rest.CopyConfig(config)
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	client := *hc
 	client.Timeout = 15 * time.Second
-	watchHC, err := rest.HTTPClientFor(rest.CopyConfig(plane.config))
+	watchHC, err := rest.HTTPClientFor(rest.CopyConfig(config))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &faultHarness{
+	h := &Harness{
 		t: t, ns: ns, client: &client, watchHC: watchHC, start: time.Now(), active: map[int]string{},
 		base: strings.TrimSuffix(cfg.Host, "/") + "/apis/app.easyservice.io/v1/namespaces/" + ns + "/easyservices",
 	}
@@ -110,7 +115,11 @@ func newFaultHarness(t *testing.T, prefix string) *faultHarness {
 	return h
 }
 
-func (h *faultHarness) now() time.Duration { return time.Since(h.start) }
+// Now is the time of the harness's history: since New.
+func (h *Harness) Now() time.Duration { return time.Since(h.start) }
+
+// Namespace is the namespace of the harness's EasyServices.
+func (h *Harness) Namespace() string { return h.ns }
 
 type esObject struct {
 	Metadata struct {
@@ -154,7 +163,7 @@ func manifest(key string, value int64, rv string) []byte {
 }
 
 // do sends one request and classifies its answer.
-func (h *faultHarness) do(ctx context.Context, method, url string, body []byte) (int, []byte, error) {
+func (h *Harness) do(ctx context.Context, method, url string, body []byte) (int, []byte, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
@@ -184,8 +193,8 @@ func reason(body []byte) string {
 }
 
 // request runs one operation and appends it to the history. It returns the object of an ok answer.
-func (h *faultHarness) request(ctx context.Context, client int, kind opKind, key string, value, precond int64, rv string) (op, *esObject) {
-	o := op{client: client, key: key, kind: kind, value: value, precond: precond, call: h.now()}
+func (h *Harness) request(ctx context.Context, client int, kind opKind, key string, value, precond int64, rv string) (op, *esObject) {
+	o := op{client: client, key: key, kind: kind, value: value, precond: precond, call: h.Now()}
 	var code int
 	var body []byte
 	var err error
@@ -199,7 +208,7 @@ func (h *faultHarness) request(ctx context.Context, client int, kind opKind, key
 	case opGet:
 		code, body, err = h.do(ctx, http.MethodGet, h.base+"/"+key, nil)
 	}
-	o.ret = h.now()
+	o.ret = h.Now()
 	o.end = o.ret
 	var obj *esObject
 	switch {
@@ -251,14 +260,14 @@ func firstLine(s string) string {
 	return s
 }
 
-// run starts the writers, the reader and the watcher.
-func (h *faultHarness) run() {
+// Run starts the writers, the reader and the watcher.
+func (h *Harness) Run() {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	wctx, wstop := context.WithCancel(context.Background())
 	h.wstop = wstop
 	// The watch starts from a list made before the first write.
-	waitFor(h.t, recoverTimeout, "a first list", func(ctx context.Context) (bool, string) {
+	WaitFor(h.t, RecoverTimeout, "a first list", func(ctx context.Context) (bool, string) {
 		rv, err := h.list(ctx)
 		if err != nil {
 			h.fail("first list: %v", err)
@@ -295,7 +304,7 @@ func pause(ctx context.Context, d time.Duration) {
 // write is one writer: key after key, a create, up to four updates, and (for two keys in three)
 // a delete. After an answer that proves nothing it gets the key until it knows where it stands,
 // and gives up the key after three such answers (so that few operations stay open for ever).
-func (h *faultHarness) write(ctx context.Context, w int) {
+func (h *Harness) write(ctx context.Context, w int) {
 	for n := 0; ctx.Err() == nil; n++ {
 		key := fmt.Sprintf("w%d-%d", w, n)
 		h.mu.Lock()
@@ -368,7 +377,7 @@ func (h *faultHarness) write(ctx context.Context, w int) {
 }
 
 // read gets the keys the writers work on, concurrently with their writes.
-func (h *faultHarness) read(ctx context.Context) {
+func (h *Harness) read(ctx context.Context) {
 	for i := 0; ctx.Err() == nil; i++ {
 		h.mu.Lock()
 		key := h.active[i%harnessWriters]
@@ -384,7 +393,7 @@ func (h *faultHarness) read(ctx context.Context) {
 
 // watch watches the namespace from a first list, resuming from the last resourceVersion it saw,
 // and relisting when told 410 Gone.
-func (h *faultHarness) watch(ctx context.Context) {
+func (h *Harness) watch(ctx context.Context) {
 	needList := false
 	for ctx.Err() == nil {
 		if needList {
@@ -397,7 +406,7 @@ func (h *faultHarness) watch(ctx context.Context) {
 				continue
 			}
 			h.mu.Lock()
-			h.relists = append(h.relists, relist{at: h.now(), lastRV: h.lastRV, listRV: rv})
+			h.relists = append(h.relists, relist{at: h.Now(), lastRV: h.lastRV, listRV: rv})
 			h.lastRV = rv
 			h.mu.Unlock()
 			needList = false
@@ -424,7 +433,7 @@ func (h *faultHarness) watch(ctx context.Context) {
 	}
 }
 
-func (h *faultHarness) list(ctx context.Context) (uint64, error) {
+func (h *Harness) list(ctx context.Context) (uint64, error) {
 	code, body, err := h.do(ctx, http.MethodGet, h.base, nil)
 	if err != nil {
 		return 0, err
@@ -452,24 +461,24 @@ type failure struct {
 func (f failure) String() string { return fmt.Sprintf("[%v] %s", f.at.Round(time.Millisecond), f.what) }
 
 // fail records a list or watch request that failed.
-func (h *faultHarness) fail(format string, args ...any) {
+func (h *Harness) fail(format string, args ...any) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.failed = append(h.failed, failure{at: h.now(), what: fmt.Sprintf(format, args...)})
+	h.failed = append(h.failed, failure{at: h.Now(), what: fmt.Sprintf(format, args...)})
 }
 
-// failures returns every request that failed: the writers' and the reader's unknown outcomes, and
+// Failures returns every request that failed: the writers' and the reader's unknown outcomes, and
 // the failed list and watch requests.
-func (h *faultHarness) failures() []string {
-	_, failed := h.answered(0, math.MaxInt64, false)
+func (h *Harness) Failures() []string {
+	_, failed := h.Answered(0, math.MaxInt64, false)
 	return failed
 }
 
-// answered sorts the requests answered between from and to (the answer, or the error, came then;
+// Answered sorts the requests answered between from and to (the answer, or the error, came then;
 // with sentInside, only those also sent then) into the number of definite answers and the
 // failures, the failed list and watch requests of that time included. Requests the harness gave
 // up on while stopping count as neither.
-func (h *faultHarness) answered(from, to time.Duration, sentInside bool) (definite int, failed []string) {
+func (h *Harness) Answered(from, to time.Duration, sentInside bool) (definite int, failed []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, o := range h.ops {
@@ -490,13 +499,33 @@ func (h *faultHarness) answered(from, to time.Duration, sentInside bool) (defini
 	return definite, failed
 }
 
-// since is the time of the harness's history at t.
-func (h *faultHarness) since(t time.Time) time.Duration { return t.Sub(h.start) }
+// Since is the time of the harness's history at t.
+func (h *Harness) Since(t time.Time) time.Duration { return t.Sub(h.start) }
+
+// Sent counts the writers' and the reader's requests sent between from and to.
+func (h *Harness) Sent(from, to time.Duration) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, o := range h.ops {
+		if o.call >= from && o.call <= to {
+			n++
+		}
+	}
+	return n
+}
+
+// WatchEnds counts the watches the server ended cleanly so far.
+func (h *Harness) WatchEnds() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.watchEnds
+}
 
 // watchFrom runs one watch request; gone reports a 410. It returns no error when the server ends
 // the watch cleanly (the response body ends), and an error when the request fails or the stream
 // breaks.
-func (h *faultHarness) watchFrom(ctx context.Context, rv uint64) (gone bool, err error) {
+func (h *Harness) watchFrom(ctx context.Context, rv uint64) (gone bool, err error) {
 	url := fmt.Sprintf("%s?watch=1&allowWatchBookmarks=true&resourceVersion=%d", h.base, rv)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -550,7 +579,7 @@ func (h *faultHarness) watchFrom(ctx context.Context, rv uint64) (gone bool, err
 			if verr != nil {
 				h.t.Errorf("watch event %s: %v", ev.Type, verr)
 			}
-			h.events = append(h.events, watchEvent{typ: ev.Type, key: obj.Metadata.Name, value: v, rv: erv, at: h.now()})
+			h.events = append(h.events, watchEvent{typ: ev.Type, key: obj.Metadata.Name, value: v, rv: erv, at: h.Now()})
 		}
 		h.lastRV = max(h.lastRV, erv)
 		h.mu.Unlock()
@@ -558,7 +587,7 @@ func (h *faultHarness) watchFrom(ctx context.Context, rv uint64) (gone bool, err
 }
 
 // acked counts the acknowledged writes so far.
-func (h *faultHarness) acked() int {
+func (h *Harness) acked() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
@@ -570,19 +599,19 @@ func (h *faultHarness) acked() int {
 	return n
 }
 
-// waitProgress waits until n more writes are acknowledged.
-func (h *faultHarness) waitProgress(n int, timeout time.Duration) {
+// WaitProgress waits until n more writes are acknowledged.
+func (h *Harness) WaitProgress(n int, timeout time.Duration) {
 	h.t.Helper()
 	start := h.acked()
-	waitFor(h.t, timeout, fmt.Sprintf("%d more acknowledged writes", n), func(context.Context) (bool, string) {
+	WaitFor(h.t, timeout, fmt.Sprintf("%d more acknowledged writes", n), func(context.Context) (bool, string) {
 		got := h.acked() - start
 		return got >= n, fmt.Sprintf("%d", got)
 	})
 }
 
-// stopAndCheck stops the writers, reads every key back, lets the watcher catch up with a last
+// StopAndCheck stops the writers, reads every key back, lets the watcher catch up with a last
 // write, and checks the history.
-func (h *faultHarness) stopAndCheck() {
+func (h *Harness) StopAndCheck() {
 	t := h.t
 	t.Helper()
 	h.cancel()
@@ -621,7 +650,7 @@ func (h *faultHarness) stopAndCheck() {
 		}
 		sentinel, _ = h.request(ctx, finalReader, opCreate, fmt.Sprintf("sentinel-%d", attempt), h.values.Add(1), 0, "")
 	}
-	waitFor(t, 2*time.Minute, "the watcher to reach the last write", func(context.Context) (bool, string) {
+	WaitFor(t, 2*time.Minute, "the watcher to reach the last write", func(context.Context) (bool, string) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return h.lastRV >= sentinel.rv, fmt.Sprintf("watcher at rv %d, last write at %d", h.lastRV, sentinel.rv)
@@ -641,7 +670,7 @@ func (h *faultHarness) stopAndCheck() {
 		stats[key]++
 	}
 	t.Logf("history: %d operations %v; watch: %d events, %d resumes (%d clean ends), %d relists; %d failed requests",
-		len(ops), stats, len(events), resumes, watchEnds, len(relists), len(h.failures()))
+		len(ops), stats, len(events), resumes, watchEnds, len(relists), len(h.Failures()))
 
 	for _, p := range checkFinal(ops, events, finalReader) {
 		t.Errorf("final state: %s", p)
