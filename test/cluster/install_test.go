@@ -67,11 +67,18 @@ var apiServiceNames = []string{"v1.app.easyservice.io", "v1beta1.app.easyservice
 //     only in its pods;
 //   - an EasyService of the web app: a Deployment and a NodePort Service whose pods answer on the
 //     node; scaled to 3, three pods answer;
+//   - under the fault harness's load (faults_test.go): a server pod deleted, then kubectl rollout
+//     restart, with no request failing;
 //   - make undeploy: nothing of the install left, in the API or on the node;
-//   - the etcd-ha overlay, a fresh install with three etcd members.
+//   - the etcd-ha overlay, a fresh install with three etcd members; under load, the etcd leader's
+//     pod deleted, with no acknowledged write lost.
 func TestInstall(t *testing.T) {
 	requirePlane(t)
 	in := &install{root: repoRoot(t)}
+	if plane.kept {
+		// local-down takes everything away, but a kept plane needs the install gone for the next run.
+		t.Cleanup(func() { in.uninstall(t) })
+	}
 	steps := []struct {
 		name string
 		run  func(t *testing.T)
@@ -79,8 +86,11 @@ func TestInstall(t *testing.T) {
 		{"images into the node", in.loadImages},
 		{"make deploy", in.deploy},
 		{"EasyService on real pods", in.easyService},
+		{"server pod deleted under load", in.deleteServerPod},
+		{"rollout restart under load", in.rolloutRestart},
 		{"make undeploy", in.undeploy},
 		{"etcd-ha overlay", in.etcdHA},
+		{"etcd leader's pod deleted under load", in.deleteEtcdMember},
 	}
 	for _, step := range steps {
 		if !t.Run(step.name, step.run) {
@@ -94,8 +104,8 @@ type install struct {
 	root string
 	// webapp is the reference of the web app's image (hack/images.sh webapp).
 	webapp string
-	// appNamespace holds the EasyService of the web app.
-	appNamespace string
+	// namespaces are the tests' namespaces with EasyServices: deleted before the uninstall.
+	namespaces []string
 }
 
 // loadImages loads the server image (make image's), the web app's and etcd's into the node, and
@@ -365,9 +375,9 @@ func checkServerEndpoints(t *testing.T) {
 // that its pods answer HTTP on the node's NodePort, scales it to 3 (kubectl scale) and checks that
 // three pods answer through the Service and its status reports 3 ready.
 func (in *install) easyService(t *testing.T) {
-	in.appNamespace = fmt.Sprintf("web-%d", time.Now().UnixNano()%1_000_000)
-	kubectl(t, "", "create", "namespace", in.appNamespace)
-	ns := in.appNamespace
+	ns := fmt.Sprintf("web-%d", time.Now().UnixNano()%1_000_000)
+	kubectl(t, "", "create", "namespace", ns)
+	in.namespaces = append(in.namespaces, ns)
 	kubectl(t, fmt.Sprintf(`apiVersion: app.easyservice.io/v1
 kind: EasyService
 metadata:
@@ -469,13 +479,31 @@ func waitAnswers(t *testing.T, url string, pods sets.Set[string]) {
 	t.Logf("GET %s: %d requests answered by %v", url, requests, seen)
 }
 
-// undeploy deletes the web app's namespace (its EasyService and, through the controller's owner
-// references, its Deployment and Service), runs make undeploy, and checks that nothing of the
-// install is left: no object of artifacts/deploy, no pod of it in the API or on the node.
+// undeploy deletes the tests' namespaces (their EasyServices, and the children), runs make undeploy,
+// and checks that nothing of the install is left: no object of artifacts/deploy, no pod of it in the
+// API or on the node.
 func (in *install) undeploy(t *testing.T) {
-	kubectl(t, "", "delete", "namespace", in.appNamespace)
+	kubectl(t, "", slices.Concat([]string{"delete", "namespace", "--ignore-not-found"}, in.namespaces)...)
+	in.namespaces = nil
 	runUser(t, "make", "undeploy")
 	checkUninstalled(t, "artifacts/deploy")
+}
+
+// uninstall deletes the tests' namespaces and whichever install is there, as make undeploy does
+// (APIServices first), without waiting.
+func (in *install) uninstall(t *testing.T) {
+	commands := [][]string{
+		slices.Concat([]string{"delete", "apiservice", "--ignore-not-found"}, apiServiceNames),
+		{"delete", "-k", filepath.Join(in.root, etcdHAOverlay), "--ignore-not-found", "--wait=false"},
+	}
+	if len(in.namespaces) > 0 {
+		commands = slices.Insert(commands, 0, slices.Concat([]string{"delete", "namespace", "--ignore-not-found", "--wait=false"}, in.namespaces))
+	}
+	for _, args := range commands {
+		if out, err := kubectlResult("", args...); err != nil {
+			t.Errorf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
 }
 
 // checkUninstalled checks that no object of the kustomization (relative to the repository's root)
@@ -553,8 +581,8 @@ func (in *install) etcdHA(t *testing.T) {
 			}
 		}
 		slices.Sort(started)
-		if want := []string{etcdName + "-0", etcdName + "-1", etcdName + "-2"}; !slices.Equal(started, want) {
-			t.Errorf("started etcd members %v, want %v", started, want)
+		if !slices.Equal(started, etcdPods) {
+			t.Errorf("started etcd members %v, want %v", started, etcdPods)
 		}
 	})
 }
@@ -587,12 +615,17 @@ func checkOneNodeOverlay(t *testing.T) {
 }
 
 // etcdctl runs etcdctl in an etcd pod (kubectl exec), with the member's own client certificate, as
-// the README's snapshot command does.
+// the README's snapshot command does; a failure fails the test.
 func etcdctl(t *testing.T, pod string, args ...string) string {
 	t.Helper()
-	return kubectl(t, "", slices.Concat([]string{"exec", "--namespace", installNamespace, pod, "--", "etcdctl",
+	return kubectl(t, "", etcdctlArgs(pod, args...)...)
+}
+
+// etcdctlArgs are kubectl's arguments to run etcdctl with args in an etcd pod.
+func etcdctlArgs(pod string, args ...string) []string {
+	return slices.Concat([]string{"exec", "--namespace", installNamespace, pod, "--", "etcdctl",
 		"--cacert", "/etc/etcd/tls/server/ca.crt", "--cert", "/etc/etcd/tls/server/tls.crt", "--key", "/etc/etcd/tls/server/tls.key",
-		"--endpoints", "https://localhost:2379"}, args)...)
+		"--endpoints", "https://localhost:2379"}, args)
 }
 
 // waitDeploymentReady waits until the Deployment has replicas pods, all updated and ready, and no

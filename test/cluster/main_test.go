@@ -46,6 +46,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
+	"github.com/easyservice/easyservice/test/harness"
 	"github.com/easyservice/easyservice/test/localplane"
 )
 
@@ -57,6 +58,8 @@ var plane struct {
 
 	// dir is the plane's LOCAL_UP_DIR.
 	dir string
+	// kept: the plane is CLUSTER_LOCAL_UP_DIR's, which outlives the tests.
+	kept bool
 	// env holds the variables of dir/env (KUBECONFIG, KUBECTL, NODE_IP, NODE_NETNS, CRICTL, ...).
 	env map[string]string
 	// id is the plane's id (dir/node/plane.env): its cgroups are /easyservice-<id>.
@@ -98,6 +101,7 @@ func run(m *testing.M) int {
 	}
 
 	if dir := os.Getenv("CLUSTER_LOCAL_UP_DIR"); dir != "" {
+		plane.kept = true
 		plane.err = loadPlane(dir)
 		close(plane.ready)
 		return m.Run()
@@ -317,22 +321,5 @@ func crictl(t *testing.T, args ...string) string {
 	return stdout.String()
 }
 
-// waitFor polls condition every half second until it holds; after timeout the test fails with the
-// condition's last word.
-func waitFor(t *testing.T, timeout time.Duration, what string, condition func(ctx context.Context) (bool, string)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var last string
-	for {
-		var ok bool
-		if ok, last = condition(ctx); ok {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting %v for %s: last: %s", timeout, what, last)
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
+// waitFor is the fault harness's: eventually, with a context of its own.
+var waitFor = harness.WaitFor

@@ -25,7 +25,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +39,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/easyservice/easyservice/test/harness"
 )
 
 // Two replicas of easyservice-apiserver behind the APIService, on the local plane.
@@ -428,42 +429,16 @@ func (p *endpointProber) firstChange(r *serverReplica, since time.Time, match fu
 	return time.Time{}, false
 }
 
-// apiserverRequestTotal matches a sample of apiserver_request_total.
-var apiserverRequestTotal = regexp.MustCompile(`^apiserver_request_total\{([^}]*)\} (\S+)$`)
-
 // proxiedWrites returns how many creates, updates and deletes of EasyServices the replica's process
-// has served (its apiserver_request_total): the requests kube-apiserver proxied to it. (The
-// controller writes only the status subresource.)
+// has served (its apiserver_request_total): the requests kube-apiserver proxied to it.
 func (r *serverReplica) proxiedWrites(admin *http.Client) (int, error) {
 	code, body := probe(admin, fmt.Sprintf("https://127.0.0.1:%d/metrics", r.port))
 	if code != http.StatusOK {
 		return 0, fmt.Errorf("metrics of %s: %d %s", r.name, code, firstLine(body))
 	}
-	n := 0
-	for _, line := range strings.Split(body, "\n") {
-		m := apiserverRequestTotal.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		labels := map[string]string{}
-		for _, kv := range strings.Split(m[1], ",") {
-			if k, v, ok := strings.Cut(kv, "="); ok {
-				labels[k] = strings.Trim(v, `"`)
-			}
-		}
-		switch labels["verb"] {
-		case "POST", "PUT", "DELETE":
-		default:
-			continue
-		}
-		if labels["group"] != "app.easyservice.io" || labels["resource"] != "easyservices" || labels["subresource"] != "" {
-			continue
-		}
-		v, err := strconv.ParseFloat(m[2], 64)
-		if err != nil {
-			return 0, fmt.Errorf("metrics of %s: %q: %w", r.name, line, err)
-		}
-		n += int(v)
+	n, err := harness.ServedWrites(body)
+	if err != nil {
+		return 0, fmt.Errorf("metrics of %s: %w", r.name, err)
 	}
 	return n, nil
 }
