@@ -100,6 +100,7 @@ SERVICE_ACCOUNT_ISSUER=https://kubernetes.default.svc.cluster.local
 # For kube-apiserver and easyservice-apiserver: on SIGTERM, end open watches within 2 s and give the
 # HTTP server 2 s (instead of the 60 s request timeout) to close its connections, so that a
 # local-down with clients still watching (kubectl get -w, a test's informers) does not hang.
+# easyservice-apiserver gets those its Deployment does not set itself (see easyservice_args).
 FAST_SHUTDOWN_FLAGS=(--shutdown-watch-termination-grace-period=2s --shutdown-send-retry-after=true)
 # Timeouts (seconds).
 START_TIMEOUT=${START_TIMEOUT:-90}
@@ -585,7 +586,7 @@ deployment_args() {
 #   --etcd-cafile, --etcd-certfile, --etcd-keyfile   Secret easyservice-etcd-client-tls -> install/pki
 # and with these added, which a pod needs not: --bind-address=127.0.0.1; --kubeconfig,
 # --authentication-kubeconfig and --authorization-kubeconfig (in a pod: the in-cluster config, the
-# ServiceAccount's token); FAST_SHUTDOWN_FLAGS.
+# ServiceAccount's token); FAST_SHUTDOWN_FLAGS, but for those the Deployment sets itself.
 ES_ARGS=()
 easyservice_args() {
   local args=() a flag seen=" "
@@ -616,8 +617,10 @@ easyservice_args() {
     --kubeconfig="${ES_KUBECONFIG}"
     --authentication-kubeconfig="${ES_KUBECONFIG}"
     --authorization-kubeconfig="${ES_KUBECONFIG}"
-    "${FAST_SHUTDOWN_FLAGS[@]}"
   )
+  for a in "${FAST_SHUTDOWN_FLAGS[@]}"; do
+    [[ ${seen} == *" ${a%%=*} "* ]] || ES_ARGS+=("${a}")
+  done
 }
 
 start_easyservice_apiserver() {

@@ -470,8 +470,15 @@ func TestInstallManifestsHardened(t *testing.T) {
 	if err != nil || delay <= 0 {
 		t.Errorf("Deployment: --shutdown-delay-duration %v, %v", delay, err)
 	}
-	if grace := d.Spec.Template.Spec.TerminationGracePeriodSeconds; grace == nil || time.Duration(*grace)*time.Second <= delay {
-		t.Errorf("Deployment: terminationGracePeriodSeconds %v is not above --shutdown-delay-duration %s", grace, delay)
+	// Without a watch termination grace period the server never ends its watches when it stops: it
+	// waits for them until the kubelet kills it, and they break (test/cluster sees it happen).
+	watchGrace, err := time.ParseDuration(flagValue(t, c.Args, "--shutdown-watch-termination-grace-period"))
+	if err != nil || watchGrace <= 0 {
+		t.Errorf("Deployment: --shutdown-watch-termination-grace-period %v, %v", watchGrace, err)
+	}
+	if grace := d.Spec.Template.Spec.TerminationGracePeriodSeconds; grace == nil || time.Duration(*grace)*time.Second <= delay+watchGrace {
+		t.Errorf("Deployment: terminationGracePeriodSeconds %v is not above --shutdown-delay-duration %s plus --shutdown-watch-termination-grace-period %s",
+			grace, delay, watchGrace)
 	}
 	// The readiness probe must notice the not-ready /readyz of a stopping server while it still
 	// serves, with time to spare for the endpoints to follow.
@@ -1019,7 +1026,7 @@ func httpGet(ctx context.Context, client *http.Client, u string) (int, string, e
 // args of the install's Deployment, but for the substitutions hack/local-up.sh documents: a file
 // path of a Secret volume becomes the local file with the same content, the addresses become
 // loopback ones, and the flags a pod needs not are added (the bind address, the kubeconfigs that
-// stand for the in-cluster config, and local-up's fast-shutdown flags).
+// stand for the in-cluster config, and local-up's fast-shutdown flags the Deployment does not set).
 func TestInstallServerRunsWithDeploymentFlags(t *testing.T) {
 	r := kustomize(t, filepath.Join(repoRoot(t), "artifacts", "deploy", "base"))
 	d := typed[appsv1.Deployment](t, r.find(t, "Deployment", installNamespace, serverName))
@@ -1067,12 +1074,11 @@ func TestInstallServerRunsWithDeploymentFlags(t *testing.T) {
 		}
 	}
 	added := map[string]string{
-		"--bind-address":                            "127.0.0.1",
-		"--kubeconfig":                              kubeconfig,
-		"--authentication-kubeconfig":               kubeconfig,
-		"--authorization-kubeconfig":                kubeconfig,
-		"--shutdown-watch-termination-grace-period": "2s",
-		"--shutdown-send-retry-after":               "true",
+		"--bind-address":              "127.0.0.1",
+		"--kubeconfig":                kubeconfig,
+		"--authentication-kubeconfig": kubeconfig,
+		"--authorization-kubeconfig":  kubeconfig,
+		"--shutdown-send-retry-after": "true",
 	}
 	for _, a := range got[len(c.Args):] {
 		flag, value, _ := strings.Cut(a, "=")
