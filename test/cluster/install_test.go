@@ -171,6 +171,13 @@ func (in *install) deploy(t *testing.T) {
 		}
 		kubectl(t, "", "get", "easyservices", "--all-namespaces")
 	})
+	// What the README's install shows.
+	for _, args := range [][]string{
+		slices.Concat([]string{"get", "apiservice"}, apiServiceNames),
+		{"--namespace", installNamespace, "get", "pods,pvc"},
+	} {
+		t.Logf("$ kubectl %s\n%s", strings.Join(args, " "), kubectl(t, "", args...))
+	}
 }
 
 // checkInstall checks a running install with etcdMembers etcd members: etcd's pods Ready with their

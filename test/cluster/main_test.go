@@ -276,9 +276,17 @@ func kubectlResult(stdin string, args ...string) (string, error) {
 }
 
 // userEnv is the environment of a user who sourced the plane's env file: the commands of the README
-// (make deploy, hack/local/load-image.sh) run in it.
+// (make deploy, hack/local/load-image.sh) run in it. Not in a make of its own: a make it runs
+// behaves as in the user's shell.
 func userEnv() []string {
-	env := os.Environ()
+	var env []string
+	for _, kv := range os.Environ() {
+		switch name, _, _ := strings.Cut(kv, "="); name {
+		case "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES":
+		default:
+			env = append(env, kv)
+		}
+	}
 	for k, v := range plane.env {
 		env = append(env, k+"="+v)
 	}
