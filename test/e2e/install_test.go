@@ -1580,7 +1580,8 @@ func TestInstallRBACMinimal(t *testing.T) {
 		}
 		// Every other witness stays allowed: the probe's RBAC is in kube-apiserver's caches.
 		var diff []string
-		_ = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		// (The test's context for the reviews: the poll's ends with a review under way.)
+		_ = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 			diff = nil
 			for j := range perms {
 				wj, ok := witness[j]
