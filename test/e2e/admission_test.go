@@ -79,8 +79,9 @@ func easyService(name string, replicas int32) *v1.EasyService {
 func waitRefusedOnDryRun(t *testing.T, namespace string, es *v1.EasyService, what string, refused func(error) bool) error {
 	t.Helper()
 	var last error
-	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		_, last = plane.es.AppV1().EasyServices(namespace).Create(ctx, es, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	// (The test's context for the create: the poll's ends with one under way.)
+	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		_, last = plane.es.AppV1().EasyServices(namespace).Create(t.Context(), es, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		return last != nil && refused(last), nil
 	})
 	if err != nil {
