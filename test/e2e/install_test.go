@@ -52,6 +52,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -1496,6 +1497,44 @@ spec:
     nonResourceRules: [{verbs: [get], nonResourceURLs: [/%[1]s]}]
 `, name), "create", "-f", "-")
 	t.Cleanup(func() { _, _ = kubectlResult(t, "", "delete", "flowschema", name, "--wait=false") })
+	// kube-apiserver sets the condition too, and whichever server sees the change first may be the
+	// only one to write it. Turned dangling and back, up to 10 times: kube-apiserver writes the
+	// condition of one FlowSchema at most 6 times a minute and then leaves it for 30 s or more, so
+	// by the 7th change ours writes it, if not before.
+	for i := 0; ; i++ {
+		requests, err := serverRequests(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(requests, func(r serverRequest) bool {
+			a, _ := r.attributes()
+			return r.authorized() && a.Verb == "patch" && a.Resource == "flowschemas" && a.Subresource == "status" && a.Name == name
+		}) {
+			t.Logf("the server set the Dangling condition of FlowSchema %s after %d change(s) of its priority level", name, i)
+			return
+		}
+		if i == 10 {
+			t.Errorf("the server never set the Dangling condition of FlowSchema %s", name)
+			return
+		}
+		level, dangling := name+"-missing", flowcontrolv1.ConditionTrue
+		if i%2 == 0 {
+			level, dangling = "global-default", flowcontrolv1.ConditionFalse
+		}
+		kubectl(t, "", "patch", "flowschema", name, "--type=merge", "-p", fmt.Sprintf(`{"spec":{"priorityLevelConfiguration":{"name":%q}}}`, level))
+		installEventually(t, time.Minute, fmt.Sprintf("FlowSchema %s Dangling=%s", name, dangling), func(ctx context.Context) (bool, string) {
+			fs, err := plane.kube.FlowcontrolV1().FlowSchemas().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, c := range fs.Status.Conditions {
+				if c.Type == flowcontrolv1.FlowSchemaConditionDangling && c.Status == dangling && fs.Spec.PriorityLevelConfiguration.Name == level {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprintf("%+v", fs.Status.Conditions)
+		})
+	}
 }
 
 // TestInstallRBACMinimal: every permission the install grants its ServiceAccount was used by a
