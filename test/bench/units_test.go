@@ -235,3 +235,47 @@ func TestDecodeList(t *testing.T) {
 		}
 	}
 }
+
+// A goal is judged on the like-for-like ratio, and every ratio says how many samples it sums up.
+func TestRatioVerdicts(t *testing.T) {
+	r := newResults(defaultConfig("smoke"))
+	for range 3 {
+		for _, tg := range r.Targets {
+			m := map[string]float64{}
+			for _, md := range r.apiMetrics() {
+				m[md.id] = 10
+			}
+			// Our protobuf LIST beats the ConfigMaps' JSON LIST (0.67×), not their protobuf LIST (1.25×).
+			switch tg {
+			case targetAgg:
+				m[mListProto] = 100
+			case targetCM:
+				m[mList], m[mListProto] = 150, 80
+			}
+			r.add(tg, m)
+		}
+	}
+	r.computeRatios()
+	got := map[string]ratio{}
+	for _, x := range r.Ratios {
+		got[x.Name] = x
+	}
+	if x := got["LIST no limit: aggregation / ConfigMap, both protobuf"]; x.Goal != "≤ 0.8" || x.Met != "no" || x.Median != 1.25 || x.Samples != 3 {
+		t.Errorf("the protobuf LIST goal = %+v, want judged like for like: 1.25 over 3 samples, not met", x)
+	}
+	if x := got["LIST no limit: aggregation (protobuf) / ConfigMap (JSON)"]; x.Goal != "" || x.Met != "" || x.Samples != 3 {
+		t.Errorf("the protobuf LIST against JSON = %+v, want context without a goal", x)
+	}
+	for name, x := range got {
+		want := 3
+		if strings.Contains(name, "round 1") {
+			want = 1
+		}
+		if x.Samples != want {
+			t.Errorf("%s: %d samples, want %d", name, x.Samples, want)
+		}
+	}
+	if md := r.markdown(); !strings.Contains(md, "| LIST no limit: aggregation / ConfigMap, both protobuf | ≤ 0.8 | 1.25 | 3 | no |") {
+		t.Errorf("the ratio table has no like-for-like protobuf LIST verdict with its samples:\n%s", md)
+	}
+}
