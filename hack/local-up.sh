@@ -50,7 +50,11 @@
 #
 # Outputs in LOCAL_UP_DIR: admin.kubeconfig (system:masters), easyservice-apiserver.kubeconfig
 # (the server's identity), env (source it: exports KUBECONFIG, KUBECTL and the ports),
-# logs/<component>.log, pids/<component>.pid, pki/ (the cluster's certificates), install/ (the
+# logs/<component>.log, pids/<component>.pid, logs/kube-apiserver-audit.log (kube-apiserver's audit
+# log, one JSON audit.k8s.io/v1 Event a line, written by hack/local/audit-policy.yaml: the requests
+# of the user system:serviceaccount:easyservice-system:easyservice-apiserver only, at Metadata
+# level, whatever ES_IDENTITY is; new for every local-up, never rotated; test/e2e reads it to judge
+# the install's RBAC by what the server did), pki/ (the cluster's certificates), install/ (the
 # install's certificates from hack/gen-certs: install/pki/*.crt|key, the Secrets and the caBundle
 # Component), and etcd/ (the data, made fresh by every local-up: each local-up is a new cluster;
 # pki/ and install/ are kept and reused). Real mode adds node/ (the namespace, containerd's,
@@ -114,6 +118,8 @@ INSTALL_DIR=${LOCAL_UP_DIR}/install
 INSTALL_PKI=${INSTALL_DIR}/pki
 # easyservice-apiserver's kubeconfig: the ServiceAccount's token, or a copy of admin's.
 ES_KUBECONFIG=${LOCAL_UP_DIR}/easyservice-apiserver.kubeconfig
+# kube-apiserver's audit log: what the install's ServiceAccount asked of the cluster.
+AUDIT_LOG=${LOGS_DIR}/kube-apiserver-audit.log
 # The name kube-apiserver's aggregator verifies easyservice-apiserver's certificate for.
 ES_SERVICE_HOST=easyservice-apiserver.easyservice-system.svc
 
@@ -477,6 +483,9 @@ start_etcds() {
 
 # kube-apiserver runs without anonymous authentication: a request without credentials gets a 401,
 # as from easyservice-apiserver itself (test/e2e/security_test.go checks both).
+# It writes the audit log AUDIT_LOG by hack/local/audit-policy.yaml, anew for every local-up (like
+# the etcds) and appended to by a restart of the same command line; --audit-log-maxsize=0: one file,
+# never rotated, that a reader can take whole.
 start_kube_apiserver() {
   local mode_flags=(--bind-address=127.0.0.1 --advertise-address="${ADVERTISE_ADDRESS}"
     --enable-admission-plugins=OwnerReferencesPermissionEnforcement) url=https://127.0.0.1:${KUBE_APISERVER_PORT}
@@ -495,6 +504,7 @@ start_kube_apiserver() {
     url=https://${NODE_IP}:${KUBE_APISERVER_PORT}
   fi
   mkdir -p "${LOCAL_UP_DIR}/certs/kube-apiserver"
+  rm -f "${AUDIT_LOG}"
   start_component kube-apiserver "${KUBE_DIR}/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:${ETCD_CLIENT_PORT}" \
     "${mode_flags[@]}" \
@@ -518,6 +528,9 @@ start_kube_apiserver() {
     --proxy-client-cert-file="${PKI_DIR}/front-proxy-client.crt" \
     --proxy-client-key-file="${PKI_DIR}/front-proxy-client.key" \
     --enable-aggregator-routing=true \
+    --audit-policy-file="${REPO_ROOT}/hack/local/audit-policy.yaml" \
+    --audit-log-path="${AUDIT_LOG}" \
+    --audit-log-maxsize=0 \
     "${FAST_SHUTDOWN_FLAGS[@]}"
   # From the host (in real mode: over the veth).
   wait_ready kube-apiserver /readyz http_ok --cacert "${PKI_DIR}/ca.crt" \
@@ -910,6 +923,7 @@ write_env() {
     printf 'export KUBECTL=%q\n' "${KUBECTL}"
     printf 'export LOCAL_UP_NODE=%q\n' "${LOCAL_UP_NODE}"
     printf 'export SERVICE_CIDR=%q\n' "${SERVICE_CIDR}"
+    printf 'export KUBE_APISERVER_AUDIT_LOG=%q\n' "${AUDIT_LOG}"
     if [[ ${LOCAL_UP_NODE} == real ]]; then
       # The node: kube-apiserver is https://NODE_IP:KUBE_APISERVER_PORT from the host; NodePorts
       # answer on NODE_IP, pods on their IPs in POD_CIDR; NODE_NETNS is the plane's network

@@ -6,7 +6,17 @@ set -o errexit -o nounset -o pipefail
 
 SCRIPT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "${SCRIPT_ROOT}"
-CODEGEN_PKG=$(go list -m -f '{{.Dir}}' k8s.io/code-generator)
+
+# module_dir <module>: the directory of <module> in the module cache, at the version the go.mod of
+# the current directory selects. go list -m prints an empty .Dir for a module the cache does not
+# hold yet, and nothing else here downloads these modules (they are read as files, not built), so
+# the module is downloaded first: on an empty module cache this is what makes the script work.
+module_dir() {
+  go mod download "$1"
+  go list -m -f '{{.Dir}}' "$1"
+}
+
+CODEGEN_PKG=$(module_dir k8s.io/code-generator)
 THIS_PKG=$(go list -m)
 BOILERPLATE="${SCRIPT_ROOT}/hack/boilerplate.go.txt"
 TMP_DIRS=()
@@ -20,7 +30,7 @@ source "${CODEGEN_PKG}/kube_codegen.sh"
 # numbers of existing protobuf tags). protoc is hack/tools/protoc, a stand-in written in Go, so that
 # nothing but Go is needed; hack/install-tools.sh builds and caches it, protoc-gen-gogo and goimports.
 gen_protobuf() {
-  local tool tools_path="" proto_root
+  local tool tools_path="" proto_root api_dir apimachinery_dir gogo_dir
   for tool in protoc protoc-gen-gogo goimports; do
     hack/install-tools.sh "${tool}" >/dev/null
     tools_path+="$(hack/install-tools.sh --print-dir "${tool}"):"
@@ -34,10 +44,14 @@ gen_protobuf() {
   TMP_DIRS+=("${proto_root}")
   mkdir -p "${proto_root}/${THIS_PKG%/*}" "${proto_root}/k8s.io" "${proto_root}/github.com/gogo"
   ln -s "${SCRIPT_ROOT}" "${proto_root}/${THIS_PKG}"
-  ln -s "$(go list -m -f '{{.Dir}}' k8s.io/api)" "${proto_root}/k8s.io/api"
-  ln -s "$(go list -m -f '{{.Dir}}' k8s.io/apimachinery)" "${proto_root}/k8s.io/apimachinery"
-  # (gogo.proto, which the first pass of go-to-protobuf imports; code-generator requires gogo.)
-  ln -s "$(cd "${CODEGEN_PKG}" && go list -m -f '{{.Dir}}' github.com/gogo/protobuf)" "${proto_root}/github.com/gogo/protobuf"
+  # (gogo.proto, which the first pass of go-to-protobuf imports: the gogo/protobuf version that
+  # code-generator's go.mod requires, the one its protoc-gen-gogo is built from.)
+  api_dir=$(module_dir k8s.io/api)
+  apimachinery_dir=$(module_dir k8s.io/apimachinery)
+  gogo_dir=$(cd "${CODEGEN_PKG}" && module_dir github.com/gogo/protobuf)
+  ln -s "${api_dir}" "${proto_root}/k8s.io/api"
+  ln -s "${apimachinery_dir}" "${proto_root}/k8s.io/apimachinery"
+  ln -s "${gogo_dir}" "${proto_root}/github.com/gogo/protobuf"
 
   # Only our versions are generated: '-' marks the packages whose types are read, not generated.
   local read_only pkg

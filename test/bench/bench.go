@@ -308,8 +308,11 @@ func runTarget(ctx context.Context, p *plane, t *target, cfg config, round int, 
 		if r, err = list(ctx, c, t, ns, 0, acceptProtobuf); err != nil {
 			return nil, err
 		}
+		if r.items != cfg.listN+existing {
+			return nil, fmt.Errorf("LIST accepting protobuf returned %d objects (%s), not %d", r.items, r.contentType, cfg.listN+existing)
+		}
 		proto = append(proto, r.d.Seconds()*1000)
-		if r.contentType != acceptJSON {
+		if r.contentType != acceptJSON { // protobuf: list decodes nothing else
 			m[mProtobufServed] = 1
 		}
 	}

@@ -19,6 +19,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -70,10 +71,21 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("etcd floor %s: %v", m, res.Samples[targetEtcd][m])
 		}
 	}
-	if res.ControllerN > 0 {
-		for _, m := range res.controllerMetrics() {
-			if len(res.Samples[targetController][m.id]) != cfg.rounds {
-				t.Errorf("controller %s: %v", m.id, res.Samples[targetController][m.id])
+	// The plane runs the controller and has room for the smoke run's EasyServices: the controller
+	// phase must have run, in full, every round. Every one of its figures is positive (a time, a
+	// rate, requests per object) but the rate limiter's mean wait, which is 0 when nothing waited.
+	if res.ControllerN != cfg.controllerN {
+		t.Errorf("controller figures for %d EasyServices, want %d; notes: %q", res.ControllerN, cfg.controllerN, res.Notes)
+	}
+	for _, m := range res.controllerMetrics() {
+		s := res.Samples[targetController][m.id]
+		if len(s) != cfg.rounds {
+			t.Errorf("controller %s: %d samples, want %d", m.id, len(s), cfg.rounds)
+		}
+		for _, v := range s {
+			if v < 0 || (v == 0 && m.id != mCtlRateLimitWait) {
+				t.Errorf("controller %s: %v", m.id, s)
+				break
 			}
 		}
 	}
@@ -89,6 +101,13 @@ func TestBenchSmoke(t *testing.T) {
 		t.Error("no ratios")
 	}
 	checkOutput(t, cfg.out)
+	md, err := os.ReadFile(filepath.Join(cfg.out, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("Controller, %d EasyServices", cfg.controllerN); !bytes.Contains(md, []byte(want)) {
+		t.Errorf("results.md has no %q", want)
+	}
 }
 
 func checkOutput(t *testing.T, dir string) {

@@ -28,6 +28,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+
+	esv1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 )
 
 const requestTimeout = 60 * time.Second
@@ -307,12 +315,12 @@ func getLatency(ctx context.Context, t *target, ns string, objs []string, n int)
 }
 
 const (
-	acceptJSON     = "application/json"
-	acceptProtobuf = "application/vnd.kubernetes.protobuf, application/json"
+	acceptJSON     = runtime.ContentTypeJSON
+	acceptProtobuf = runtime.ContentTypeProtobuf + ", " + runtime.ContentTypeJSON
 )
 
-// listResult is one LIST: its time (requests only, the client's decoding of the continue token
-// excluded), the number of items (JSON only) and the content type served.
+// listResult is one LIST: its time (requests only, the client's decoding of the bodies excluded),
+// the number of items it decoded and the content type served.
 type listResult struct {
 	d           time.Duration
 	items       int
@@ -320,7 +328,8 @@ type listResult struct {
 	contentType string
 }
 
-// list LISTs the namespace: in one request (limit 0) or in pages of limit.
+// list LISTs the namespace: in one request (limit 0) or in pages of limit. It decodes every body,
+// JSON or protobuf, and counts its items.
 func list(ctx context.Context, c *http.Client, t *target, ns string, limit int, accept string) (listResult, error) {
 	var r listResult
 	cont := ""
@@ -358,10 +367,31 @@ func list(ctx context.Context, c *http.Client, t *target, ns string, limit int, 
 		}
 		r.bytes += len(data)
 		r.contentType = resp.Header.Get("Content-Type")
-		if r.contentType != acceptJSON {
-			// Protobuf: counted and paginated by the caller's other LISTs.
+		items, next, err := decodeList(r.contentType, data)
+		if err != nil {
+			return r, fmt.Errorf("LIST %s: %w", u, err)
+		}
+		r.items += items
+		if cont = next; cont == "" || limit == 0 {
 			return r, nil
 		}
+	}
+}
+
+// listCodecs decodes the lists the benchmark gets in protobuf: ConfigMaps and EasyServices (the
+// CRD is served in JSON only).
+var listCodecs = func() runtime.Decoder {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(corev1.AddToScheme(scheme))
+	utilruntime.Must(esv1.AddToScheme(scheme))
+	return protobuf.NewSerializer(scheme, scheme)
+}()
+
+// decodeList decodes a LIST response body of contentType and returns its number of items and its
+// continue token.
+func decodeList(contentType string, data []byte) (items int, cont string, err error) {
+	switch contentType {
+	case runtime.ContentTypeJSON:
 		var page struct {
 			Metadata struct {
 				Continue string `json:"continue"`
@@ -369,12 +399,24 @@ func list(ctx context.Context, c *http.Client, t *target, ns string, limit int, 
 			Items []json.RawMessage `json:"items"`
 		}
 		if err := json.Unmarshal(data, &page); err != nil {
-			return r, err
+			return 0, "", err
 		}
-		r.items += len(page.Items)
-		if cont = page.Metadata.Continue; cont == "" || limit == 0 {
-			return r, nil
+		return len(page.Items), page.Metadata.Continue, nil
+	case runtime.ContentTypeProtobuf:
+		obj, _, err := listCodecs.Decode(data, nil, nil)
+		if err != nil {
+			return 0, "", err
 		}
+		if !meta.IsListType(obj) {
+			return 0, "", fmt.Errorf("a %T in protobuf, not a list", obj)
+		}
+		l, err := meta.ListAccessor(obj)
+		if err != nil {
+			return 0, "", err
+		}
+		return meta.LenList(obj), l.GetContinue(), nil
+	default:
+		return 0, "", fmt.Errorf("unexpected Content-Type %q", contentType)
 	}
 }
 

@@ -17,13 +17,23 @@ limitations under the License.
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+
+	esv1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 )
 
 func TestPercentileAndMedian(t *testing.T) {
@@ -171,5 +181,101 @@ func TestRoundOrder(t *testing.T) {
 		if got := roundOrder(order, round); !slices.Equal(got, w) {
 			t.Errorf("round %d: %v, want %v", round+1, got, w)
 		}
+	}
+}
+
+// The LISTs count the items of what they got, in protobuf as in JSON.
+func TestDecodeList(t *testing.T) {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(corev1.AddToScheme(scheme))
+	utilruntime.Must(esv1.AddToScheme(scheme))
+	pb := protobuf.NewSerializer(scheme, scheme)
+	encode := func(obj runtime.Object) []byte {
+		t.Helper()
+		var buf bytes.Buffer
+		if err := pb.Encode(obj, &buf); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	cms := &corev1.ConfigMapList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMapList"}, ListMeta: metav1.ListMeta{Continue: "next"}}
+	for i := range 3 {
+		cms.Items = append(cms.Items, corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprint("cm-", i)}})
+	}
+	ess := &esv1.EasyServiceList{TypeMeta: metav1.TypeMeta{APIVersion: esv1.SchemeGroupVersion.String(), Kind: "EasyServiceList"}}
+	for i := range 2 {
+		ess.Items = append(ess.Items, esv1.EasyService{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprint("es-", i)}})
+	}
+	for _, tc := range []struct {
+		name, contentType string
+		data              []byte
+		items             int
+		cont              string
+	}{
+		{"ConfigMaps in protobuf", runtime.ContentTypeProtobuf, encode(cms), 3, "next"},
+		{"EasyServices in protobuf", runtime.ContentTypeProtobuf, encode(ess), 2, ""},
+		{"JSON", runtime.ContentTypeJSON, []byte(`{"metadata":{"continue":"c"},"items":[{},{}]}`), 2, "c"},
+	} {
+		items, cont, err := decodeList(tc.contentType, tc.data)
+		if err != nil || items != tc.items || cont != tc.cont {
+			t.Errorf("%s: %d items, continue %q, %v; want %d, %q", tc.name, items, cont, err, tc.items, tc.cont)
+		}
+	}
+	for _, tc := range []struct {
+		name, contentType string
+		data              []byte
+	}{
+		{"an object, not a list", runtime.ContentTypeProtobuf, encode(&cms.Items[0])},
+		{"a truncated body", runtime.ContentTypeProtobuf, encode(cms)[:20]},
+		{"not protobuf", runtime.ContentTypeProtobuf, []byte(`{"items":[]}`)},
+		{"another content type", "application/yaml", []byte("items: []\n")},
+	} {
+		if items, _, err := decodeList(tc.contentType, tc.data); err == nil {
+			t.Errorf("%s: %d items, no error", tc.name, items)
+		}
+	}
+}
+
+// A goal is judged on the like-for-like ratio, and every ratio says how many samples it sums up.
+func TestRatioVerdicts(t *testing.T) {
+	r := newResults(defaultConfig("smoke"))
+	for range 3 {
+		for _, tg := range r.Targets {
+			m := map[string]float64{}
+			for _, md := range r.apiMetrics() {
+				m[md.id] = 10
+			}
+			// Our protobuf LIST beats the ConfigMaps' JSON LIST (0.67×), not their protobuf LIST (1.25×).
+			switch tg {
+			case targetAgg:
+				m[mListProto] = 100
+			case targetCM:
+				m[mList], m[mListProto] = 150, 80
+			}
+			r.add(tg, m)
+		}
+	}
+	r.computeRatios()
+	got := map[string]ratio{}
+	for _, x := range r.Ratios {
+		got[x.Name] = x
+	}
+	if x := got["LIST no limit: aggregation / ConfigMap, both protobuf"]; x.Goal != "≤ 0.8" || x.Met != "no" || x.Median != 1.25 || x.Samples != 3 {
+		t.Errorf("the protobuf LIST goal = %+v, want judged like for like: 1.25 over 3 samples, not met", x)
+	}
+	if x := got["LIST no limit: aggregation (protobuf) / ConfigMap (JSON)"]; x.Goal != "" || x.Met != "" || x.Samples != 3 {
+		t.Errorf("the protobuf LIST against JSON = %+v, want context without a goal", x)
+	}
+	for name, x := range got {
+		want := 3
+		if strings.Contains(name, "round 1") {
+			want = 1
+		}
+		if x.Samples != want {
+			t.Errorf("%s: %d samples, want %d", name, x.Samples, want)
+		}
+	}
+	if md := r.markdown(); !strings.Contains(md, "| LIST no limit: aggregation / ConfigMap, both protobuf | ≤ 0.8 | 1.25 | 3 | no |") {
+		t.Errorf("the ratio table has no like-for-like protobuf LIST verdict with its samples:\n%s", md)
 	}
 }

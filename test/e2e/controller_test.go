@@ -395,12 +395,49 @@ func TestControllerForeignDeployment(t *testing.T) {
 	waitReady(t, ns, "web")
 }
 
+// freeNodePort is a node port that no Service of the cluster has and no EasyService asks for, at
+// random in kube-apiserver's --service-node-port-range (local-up keeps the default, 30000-32767).
+func freeNodePort(t *testing.T) int32 {
+	t.Helper()
+	const first, last = 30000, 32767
+	taken := map[int32]bool{}
+	services, err := plane.kube.CoreV1().Services("").List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range services.Items {
+		for _, p := range s.Spec.Ports {
+			taken[p.NodePort] = true
+		}
+	}
+	// An EasyService whose Service is yet to be made.
+	easyServices, err := plane.es.AppV1().EasyServices("").List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, es := range easyServices.Items {
+		for _, p := range es.Spec.Ports {
+			taken[p.NodePort] = true
+		}
+	}
+	var free []int32
+	for p := int32(first); p <= last; p++ {
+		if !taken[p] {
+			free = append(free, p)
+		}
+	}
+	if len(free) == 0 {
+		t.Fatalf("every node port in %d-%d is taken", first, last)
+	}
+	return free[rand.IntN(len(free))]
+}
+
 // TestControllerNodePortConflict: two EasyServices ask for one nodePort; the second reports the
 // cluster's refusal, and gets the port once the first is deleted.
 func TestControllerNodePortConflict(t *testing.T) {
 	ns := createNamespace(t, "ctrl-nodeport")
 	n := "--namespace=" + ns
-	nodePort := 30000 + rand.IntN(2768)
+	nodePort := freeNodePort(t)
 	manifest := func(name string) string {
 		return fmt.Sprintf(`apiVersion: app.easyservice.io/v1
 kind: EasyService
@@ -424,7 +461,7 @@ spec:
 
 	kubectl(t, "", "delete", n, "esvc", "first")
 	waitService(t, ns, "second", fmt.Sprintf("nodePort %d", nodePort), func(s *corev1.Service) bool {
-		return s.Spec.Ports[0].NodePort == int32(nodePort)
+		return s.Spec.Ports[0].NodePort == nodePort
 	})
 	waitReady(t, ns, "second")
 }

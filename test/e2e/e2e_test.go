@@ -17,11 +17,14 @@ limitations under the License.
 package e2e
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -223,22 +226,19 @@ spec:
 	}
 	kubectl(t, "", "wait", n, "esvc/web", "--for=jsonpath={.spec.replicas}=5", "--timeout=30s")
 
-	// kubectl get -w sees a change made while it watches.
-	watchOut := make(chan string, 1)
-	go func() {
-		out, _ := kubectlResult(t, "", "get", n, "esvc", "web", "-w", "--output-watch-events", "--request-timeout=15s",
-			"-o", "jsonpath={.type} {.object.spec.image}{\"\\n\"}")
-		watchOut <- out
-	}()
-	err = wait.PollUntilContextTimeout(t.Context(), 500*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
-		_, err := kubectlResult(t, "", "patch", n, "esvc", "web", "--type=merge", "-p", `{"spec":{"image":"nginx:1.29"}}`)
-		return err == nil, nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	// kubectl get -w sees a change made while it watches. It prints the object as it is (ADDED)
+	// before it watches from that object's resourceVersion: a patch made after that line is a
+	// change the watch delivers, however long kubectl takes to open it.
+	watch := kubectlWatch(t, "get", n, "esvc", "web", "-w", "--output-watch-events", "-o", `jsonpath={.type} {.object.spec.image}{"\n"}`)
+	if line := watch.next(t, 30*time.Second); line != "ADDED nginx:1.28" {
+		t.Fatalf("kubectl get -w printed %q first, want %q", line, "ADDED nginx:1.28")
 	}
-	if out := <-watchOut; !strings.Contains(out, "MODIFIED nginx:1.29") {
-		t.Errorf("kubectl get -w saw %q, want a MODIFIED event with nginx:1.29", out)
+	kubectl(t, "", "patch", n, "esvc", "web", "--type=merge", "-p", `{"spec":{"image":"nginx:1.29"}}`)
+	// The controller's status writes of the scale-up may come first.
+	for line := watch.next(t, 30*time.Second); line != "MODIFIED nginx:1.29"; line = watch.next(t, 30*time.Second) {
+		if line != "MODIFIED nginx:1.28" {
+			t.Fatalf("kubectl get -w printed %q, want MODIFIED events up to %q", line, "MODIFIED nginx:1.29")
+		}
 	}
 
 	out = kubectl(t, "", "delete", n, "esvc", "web")
@@ -247,6 +247,65 @@ spec:
 	}
 	if out, err := kubectlResult(t, "", "get", n, "esvc", "web"); err == nil || !strings.Contains(out, "NotFound") {
 		t.Errorf("get after delete: %v %s", err, out)
+	}
+}
+
+// kubectlOutput is the standard output of a kubectl that runs on, line by line.
+type kubectlOutput struct {
+	args  []string
+	lines chan string
+	// Set before lines is closed, once kubectl has exited.
+	err    error
+	stderr bytes.Buffer
+}
+
+// kubectlWatch starts kubectl with args (a watch, which does not end by itself); kubectl is
+// killed when the test ends.
+func kubectlWatch(t *testing.T, args ...string) *kubectlOutput {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &kubectlOutput{args: args, lines: make(chan string)}
+	cmd := exec.CommandContext(ctx, plane.kubectl, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+plane.kubeconfig)
+	cmd.Stderr = &out.stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(out.lines)
+		scanner := bufio.NewScanner(stdout)
+		for scanner.Scan() {
+			select {
+			case out.lines <- scanner.Text():
+			case <-ctx.Done(): // read on to the end of the killed process's output
+			}
+		}
+		out.err = cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		for range out.lines {
+		}
+	})
+	return out
+}
+
+// next is kubectl's next line, failing the test when none comes within timeout.
+func (o *kubectlOutput) next(t *testing.T, timeout time.Duration) string {
+	t.Helper()
+	select {
+	case line, ok := <-o.lines:
+		if !ok {
+			t.Fatalf("kubectl %s exited (%v) before printing another line:\n%s", strings.Join(o.args, " "), o.err, o.stderr.String())
+		}
+		return line
+	case <-time.After(timeout):
+		t.Fatalf("kubectl %s printed no line within %v", strings.Join(o.args, " "), timeout)
+		return ""
 	}
 }
 

@@ -721,6 +721,7 @@ func TestFaultControllerLeaderKill(t *testing.T) {
 	})
 
 	ns := createNamespace(t, "fault-leader")
+	expectRefusals(ns, "TestFaultControllerLeaderKill's ResourceQuota half refuses the children past the quota")
 	quotas := plane.kube.CoreV1().ResourceQuotas(ns)
 	deploymentsQuota := corev1.ResourceName("count/deployments.apps")
 	_, err := quotas.Create(ctx, &corev1.ResourceQuota{

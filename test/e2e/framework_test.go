@@ -20,12 +20,18 @@ limitations under the License.
 //
 // By default TestMain starts a fresh plane with hack/local-up.sh on free ports in a temporary
 // directory and stops it with hack/local-down.sh. To run against a plane that is already up (make
-// local-up), set E2E_LOCAL_UP_DIR to its directory.
+// local-up), set E2E_LOCAL_UP_DIR to its directory; it must run easyservice-apiserver as the
+// install's ServiceAccount (ES_IDENTITY=serviceaccount, local-up's default).
+//
+// After the tests, whichever -run selected, TestMain judges from kube-apiserver's audit log that
+// RBAC refused the server's ServiceAccount nothing while they ran (checkServerRefusals), and fails
+// the run otherwise.
 package e2e
 
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -73,8 +79,10 @@ func run(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		// Free ports, so that the suite never collides with a developer's plane.
-		env, err := localplane.Env(dir)
+		// Free ports, so that the suite never collides with a developer's plane; the server runs as
+		// the install's ServiceAccount whatever ES_IDENTITY this process inherited, since the suite
+		// judges the install's RBAC by what the ServiceAccount does.
+		env, err := localplane.Env(dir, "ES_IDENTITY=serviceaccount")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -97,7 +105,37 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	return m.Run()
+	if id := plane.env["ES_IDENTITY"]; id != "serviceaccount" {
+		fmt.Fprintf(os.Stderr, "the plane in %s runs easyservice-apiserver with ES_IDENTITY=%s: the suite judges the install's RBAC "+
+			"by what the install's ServiceAccount does; start the plane with ES_IDENTITY=serviceaccount\n", dir, id)
+		return 1
+	}
+	// The requests of this run: for a plane of its own all of them, for a running plane those from now on.
+	var auditOffset int64
+	if os.Getenv("E2E_LOCAL_UP_DIR") != "" {
+		if auditOffset, err = auditLogSize(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	code := m.Run()
+	if f := flag.Lookup("test.list"); f != nil && f.Value.String() != "" {
+		return code
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	problems, summary, err := checkServerRefusals(ctx, auditOffset)
+	switch {
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "--- FAIL: the install's RBAC judged by kube-apiserver's audit log: %v\n", err)
+	case len(problems) > 0:
+		fmt.Fprintf(os.Stderr, "--- FAIL: the install's RBAC judged by kube-apiserver's audit log: kube-apiserver refused the server\n\t%s\n\t%s\n",
+			strings.Join(problems, "\n\t"), summary)
+	default:
+		fmt.Printf("--- PASS: the install's RBAC judged by kube-apiserver's audit log: %s\n", summary)
+		return code
+	}
+	return 1
 }
 
 // loadPlane reads the kubeconfig and the kubectl path that hack/local-up.sh wrote to dir/env.

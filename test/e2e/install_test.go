@@ -20,8 +20,9 @@ package e2e
 // rendering is accepted by it, the pods meet the restricted Pod Security Standard, the certificates
 // fit the names and flags, etcd runs as a 3-member mutual-TLS cluster from the manifests' own
 // flags, the plane's easyservice-apiserver runs with the Deployment's flags under the install's
-// ServiceAccount, and the RBAC is sufficient (the whole suite passes under it) and minimal (every
-// rule is needed: removing one breaks a named capability).
+// ServiceAccount, and the RBAC is sufficient (kube-apiserver's audit log shows that it refused the
+// ServiceAccount nothing while the suite ran) and minimal (every permission was used by a request
+// of the server, which kube-apiserver refuses without it).
 
 import (
 	"bytes"
@@ -51,6 +52,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -62,6 +64,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
+
+	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 )
 
 const (
@@ -69,8 +73,9 @@ const (
 	serverName       = "easyservice-apiserver"
 	// The install's ServiceAccount as an RBAC subject.
 	serverUser = "system:serviceaccount:" + installNamespace + ":" + serverName
-	// The cert-manager release whose CRDs the cert-manager overlay is checked against.
-	certManagerModule = "github.com/cert-manager/cert-manager@v1.21.2"
+	// The cert-manager release whose CRDs the cert-manager overlay is checked against; they are kept
+	// in testdata/cert-manager/<version> (see its README), so that no test downloads anything.
+	certManagerVersion = "v1.21.2"
 )
 
 // installManifest is an EasyService for the install's tests.
@@ -515,8 +520,7 @@ func TestInstallManifestsHardened(t *testing.T) {
 
 // TestInstallServerDryRun: the real kube-apiserver accepts every object of every rendering
 // (kubectl apply --dry-run=server). The cert-manager overlay is checked against cert-manager's own
-// CRDs when the Go module proxy has them; otherwise only its cert-manager kinds may be refused, and
-// only as unknown kinds.
+// CRDs, with their schemas in force: a misspelled field of a Certificate is refused.
 func TestInstallServerDryRun(t *testing.T) {
 	all := renderAll(t)
 	for _, name := range []string{".", "base", "base/rbac", "overlays/etcd-ha"} {
@@ -527,50 +531,23 @@ func TestInstallServerDryRun(t *testing.T) {
 	}
 
 	cm := all["overlays/cert-manager"]
-	if crds := certManagerCRDs(t); crds != "" {
-		installCRDs(t, crds, "cert-manager.io_certificates.yaml", "cert-manager.io_issuers.yaml")
-		out := kubectl(t, cm.yaml, "apply", "--dry-run=server", "-f", "-")
-		if n := strings.Count(out, "(server dry run)"); n != len(cm.objects) {
-			t.Errorf("overlays/cert-manager: %d of %d objects accepted:\n%s", n, len(cm.objects), out)
-		}
-		return
+	installCRDs(t, filepath.Join("testdata", "cert-manager", certManagerVersion), "cert-manager.io_certificates.yaml", "cert-manager.io_issuers.yaml")
+	out := kubectl(t, cm.yaml, "apply", "--dry-run=server", "-f", "-")
+	if n := strings.Count(out, "(server dry run)"); n != len(cm.objects) {
+		t.Errorf("overlays/cert-manager: %d of %d objects accepted:\n%s", n, len(cm.objects), out)
 	}
-	var ours, theirs []any
-	for _, o := range cm.objects {
-		if strings.HasPrefix(o.GetAPIVersion(), "cert-manager.io/") {
-			theirs = append(theirs, o.Object)
-		} else {
-			ours = append(ours, o.Object)
-		}
+	certs := cm.ofKind("Certificate")
+	if len(certs) == 0 {
+		t.Fatal("overlays/cert-manager has no Certificate")
 	}
-	kubectl(t, yamlOf(t, ours...), "apply", "--dry-run=server", "-f", "-")
-	out, err := kubectlResult(t, yamlOf(t, theirs...), "apply", "--dry-run=server", "-f", "-")
-	if err == nil {
-		t.Fatalf("cert-manager's kinds were accepted without its CRDs:\n%s", out)
+	bad := certs[0].DeepCopy()
+	if err := unstructured.SetNestedStringSlice(bad.Object, []string{"example.com"}, "spec", "dnsName"); err != nil {
+		t.Fatal(err)
 	}
-	unknown := regexp.MustCompile(`no matches for kind "(Issuer|Certificate)" in version "cert-manager.io/v1"`)
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if !unknown.MatchString(line) && !strings.Contains(line, "ensure CRDs are installed first") {
-			t.Errorf("overlays/cert-manager: refused for another reason than cert-manager's unknown kinds: %s", line)
-		}
+	out, err := kubectlResult(t, yamlOf(t, bad.Object), "apply", "--dry-run=server", "-f", "-")
+	if err == nil || !strings.Contains(out, `unknown field "spec.dnsName"`) {
+		t.Errorf("a Certificate with the misspelled field spec.dnsName: want it refused as an unknown field by cert-manager's schema, got %v:\n%s", err, out)
 	}
-	t.Logf("cert-manager's CRDs are not at hand: its %d objects are refused as unknown kinds only, the other %d are accepted", len(theirs), len(ours))
-}
-
-// certManagerCRDs returns the directory of cert-manager's CRDs in the Go module cache (downloading
-// the module), or "" when the module proxy cannot be reached.
-func certManagerCRDs(t *testing.T) string {
-	t.Helper()
-	cmd := exec.Command("go", "mod", "download", "-json", certManagerModule)
-	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GO111MODULE=on")
-	out, err := cmd.Output()
-	var mod struct{ Dir, Error string }
-	if err != nil || json.Unmarshal(out, &mod) != nil || mod.Dir == "" {
-		t.Logf("go mod download %s: %v %s %s", certManagerModule, err, mod.Error, out)
-		return ""
-	}
-	return filepath.Join(mod.Dir, "deploy", "crds")
 }
 
 // installCRDs creates CRDs the plane does not have yet and deletes them when the test ends.
@@ -1093,16 +1070,10 @@ func TestInstallServerRunsWithDeploymentFlags(t *testing.T) {
 }
 
 // TestInstallServerIdentity: the plane's server talks to kube-apiserver as the install's
-// ServiceAccount (hack/local-up.sh's default ES_IDENTITY=serviceaccount), and RBAC has refused it
-// nothing so far: its log has no "forbidden" for it, but for refusals logged while kube-apiserver
-// was restarting (kubeAPIServerRestarts), whose authorizer refuses everyone until its caches have
-// synced. (Run after the rest of the suite, this covers every test before it.)
+// ServiceAccount (TestMain runs the suite only on such a plane). That RBAC refused it nothing while
+// the suite ran is judged after the tests, from kube-apiserver's audit log (checkServerRefusals).
 func TestInstallServerIdentity(t *testing.T) {
-	dir := localUpDir()
-	if id := planeVars(t)["ES_IDENTITY"]; id != "serviceaccount" {
-		t.Skipf("the plane runs easyservice-apiserver with ES_IDENTITY=%q", id)
-	}
-	kubeconfig := filepath.Join(dir, "easyservice-apiserver.kubeconfig")
+	kubeconfig := filepath.Join(localUpDir(), "easyservice-apiserver.kubeconfig")
 	user := kubectl(t, "", "--kubeconfig="+kubeconfig, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
 	if user != serverUser {
 		t.Fatalf("easyservice-apiserver's kubeconfig is %q, want %q", user, serverUser)
@@ -1113,44 +1084,10 @@ func TestInstallServerIdentity(t *testing.T) {
 			t.Errorf("%s=%s, want %s", flag, got, kubeconfig)
 		}
 	}
-	log, err := os.ReadFile(filepath.Join(dir, "logs", serverName+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logged time.Time // of the log entry the line belongs to
-	restarting := 0
-	for _, line := range strings.Split(string(log), "\n") {
-		if at, ok := klogTime(line); ok {
-			logged = at
-		}
-		// Quoted in a message, or escaped in a structured value.
-		if !strings.Contains(line, `User "`+serverUser+`" cannot`) && !strings.Contains(line, `User \"`+serverUser+`\" cannot`) {
-			continue
-		}
-		if duringKubeAPIServerRestart(logged) {
-			restarting++
-			continue
-		}
-		t.Errorf("refused by RBAC: %s", line)
-	}
-	t.Logf("%d refusals while kube-apiserver was restarting (%d restarts)", restarting, len(kubeAPIServerRestarts))
-}
-
-// klogTime returns the time of a klog header line ("E1130 09:52:13.123456 ..."), in this year and
-// the local time zone, as klog writes it.
-func klogTime(line string) (time.Time, bool) {
-	if len(line) < 21 || !strings.ContainsRune("IWEF", rune(line[0])) {
-		return time.Time{}, false
-	}
-	at, err := time.ParseInLocation("0102 15:04:05.000000", line[1:21], time.Local)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return at.AddDate(time.Now().Year(), 0, 0), true
 }
 
 // duringKubeAPIServerRestart tells whether at falls in one of kubeAPIServerRestarts, give or take
-// a second for the log's own delay.
+// a second.
 func duringKubeAPIServerRestart(at time.Time) bool {
 	for _, w := range kubeAPIServerRestarts {
 		if !at.Before(w.from.Add(-time.Second)) && !at.After(w.to.Add(time.Second)) {
@@ -1202,31 +1139,20 @@ func equalJSON(a, b any) bool {
 
 // ---------------------------------------------------------------------------------------------
 // RBAC: sufficient and minimal
+//
+// Judged by what the server did, from kube-apiserver's audit log of the install's ServiceAccount
+// (audit_test.go). Sufficient: kube-apiserver refused it nothing while the suite ran
+// (checkServerRefusals, after the tests). Minimal: each permission of the install was used by a
+// request of the server, and kube-apiserver refuses that request to a user with every other
+// permission of the install (TestInstallRBACMinimal).
 
-// capability is one thing easyservice-apiserver does in the cluster, as an authorization check.
+// capability is something easyservice-apiserver must not be able to do, as an authorization check.
 type capability struct {
 	why   string
 	attrs authorizationv1.ResourceAttributes
 }
 
-func (c capability) String() string {
-	a := c.attrs
-	res := a.Resource
-	if a.Group != "" {
-		res += "." + a.Group
-	}
-	if a.Subresource != "" {
-		res += "/" + a.Subresource
-	}
-	if a.Name != "" {
-		res += " " + a.Name
-	}
-	where := "all namespaces"
-	if a.Namespace != "" {
-		where = "in " + a.Namespace
-	}
-	return fmt.Sprintf("%s %s %s (%s)", a.Verb, res, where, c.why)
-}
+func (c capability) String() string { return fmt.Sprintf("%s (%s)", attributesString(c.attrs), c.why) }
 
 func capabilities(why string, verbs []string, group, resource, subresource, namespace, name string) []capability {
 	var out []capability
@@ -1235,43 +1161,6 @@ func capabilities(why string, verbs []string, group, resource, subresource, name
 			Verb: v, Group: group, Resource: resource, Subresource: subresource, Namespace: namespace, Name: name}})
 	}
 	return out
-}
-
-var (
-	verbsRead = []string{"get", "list", "watch"}
-	verbsAll  = []string{"get", "list", "watch", "create", "update", "patch", "delete"}
-)
-
-// serverNeeds is everything easyservice-apiserver does in the cluster (k8s.io/apiserver's
-// delegated authentication and authorization, its admission plugins and API Priority and
-// Fairness, and the controller). The install must grant each; each of its rules must be needed by
-// one.
-func serverNeeds() []capability {
-	var c []capability
-	add := func(cs ...[]capability) {
-		for _, x := range cs {
-			c = append(c, x...)
-		}
-	}
-	add(capabilities("delegated authentication", []string{"create"}, "authentication.k8s.io", "tokenreviews", "", "", ""),
-		capabilities("delegated authorization", []string{"create"}, "authorization.k8s.io", "subjectaccessreviews", "", "", ""),
-		capabilities("client and request-header CAs", verbsRead, "", "configmaps", "", "kube-system", "extension-apiserver-authentication"),
-		capabilities("NamespaceLifecycle admission", verbsRead, "", "namespaces", "", "", ""))
-	for _, r := range []string{"mutatingwebhookconfigurations", "validatingwebhookconfigurations", "validatingadmissionpolicies",
-		"validatingadmissionpolicybindings", "mutatingadmissionpolicies", "mutatingadmissionpolicybindings"} {
-		add(capabilities("admission webhooks and policies", []string{"list", "watch"}, "admissionregistration.k8s.io", r, "", "", ""))
-	}
-	add(capabilities("API Priority and Fairness", []string{"list", "watch"}, "flowcontrol.apiserver.k8s.io", "flowschemas", "", "", ""),
-		capabilities("API Priority and Fairness", []string{"list", "watch"}, "flowcontrol.apiserver.k8s.io", "prioritylevelconfigurations", "", "", ""),
-		capabilities("API Priority and Fairness: the Dangling condition", []string{"patch"}, "flowcontrol.apiserver.k8s.io", "flowschemas", "status", "", ""),
-		capabilities("controller: Deployments", verbsAll, "apps", "deployments", "", "", ""),
-		capabilities("controller: Services", verbsAll, "", "services", "", "", ""),
-		capabilities("controller: events", []string{"create", "patch"}, "", "events", "", "", ""),
-		capabilities("controller: events", []string{"create", "patch"}, "events.k8s.io", "events", "", "", ""),
-		capabilities("controller: blockOwnerDeletion (OwnerReferencesPermissionEnforcement)", []string{"update"}, "app.easyservice.io", "easyservices", "finalizers", "", ""),
-		capabilities("leader election", []string{"create"}, "coordination.k8s.io", "leases", "", installNamespace, ""),
-		capabilities("leader election", []string{"get", "update"}, "coordination.k8s.io", "leases", "", installNamespace, "easyservice-controller"))
-	return c
 }
 
 // serverMustNot are things easyservice-apiserver never does: the install grants none.
@@ -1296,38 +1185,6 @@ func serverMustNot() []capability {
 		c = append(c, x...)
 	}
 	return c
-}
-
-// grant is a rule that applies cluster-wide (namespace "") or in one namespace.
-type grant struct {
-	rule      rbacv1.PolicyRule
-	namespace string
-}
-
-func matches(list []string, v string) bool {
-	return slices.Contains(list, v) || slices.Contains(list, "*")
-}
-
-// allowedBy tells whether RBAC rules allow the request (RBAC's own rule matching).
-func allowedBy(grants []grant, a authorizationv1.ResourceAttributes) bool {
-	res := a.Resource
-	if a.Subresource != "" {
-		res += "/" + a.Subresource
-	}
-	for _, g := range grants {
-		r := g.rule
-		if g.namespace != "" && g.namespace != a.Namespace {
-			continue
-		}
-		if !matches(r.Verbs, a.Verb) || !matches(r.APIGroups, a.Group) || !matches(r.Resources, res) {
-			continue
-		}
-		if len(r.ResourceNames) > 0 && !slices.Contains(r.ResourceNames, a.Name) {
-			continue
-		}
-		return true
-	}
-	return false
 }
 
 // sarClient is plane.kube with a rate limit for hundreds of SubjectAccessReviews.
@@ -1425,61 +1282,299 @@ func installRBAC(t *testing.T, r rendering) []roleRef {
 	return refs
 }
 
-func grantsOf(refs []roleRef) []grant {
-	var g []grant
-	for _, r := range refs {
-		for _, rule := range r.rules {
-			g = append(g, grant{rule, r.bindingNamespace})
-		}
-	}
-	return g
+// permission is one verb on one resource (or resource/subresource) of one API group, of one name
+// if the rule has resourceNames, that a rule of the install grants: cluster-wide, or in the
+// namespace of its RoleBinding.
+type permission struct {
+	verb, group, resource, name, namespace string
+	// rule is where it comes from: "ClusterRole easyservice-controller rule 0".
+	rule string
 }
 
-// TestInstallRBACMinimal: with the install's RBAC, kube-apiserver allows the ServiceAccount every
-// capability the server needs and none of a list it must not have. Then, for each rule of the
-// install's roles and each binding to a role of Kubernetes itself, a probe user gets the same RBAC
-// without it (copies of the roles, bound to the probe): kube-apiserver then refuses at least one
-// needed capability, named in the log, so no rule is superfluous.
+func (p permission) attributes() authorizationv1.ResourceAttributes {
+	resource, subresource, _ := strings.Cut(p.resource, "/")
+	return authorizationv1.ResourceAttributes{Verb: p.verb, Group: p.group, Resource: resource, Subresource: subresource,
+		Namespace: p.namespace, Name: p.name}
+}
+
+func (p permission) String() string { return attributesString(p.attributes()) + " (" + p.rule + ")" }
+
+// allows tells whether p allows a request, as RBAC matches a rule.
+func (p permission) allows(a authorizationv1.ResourceAttributes) bool {
+	resource := a.Resource
+	if a.Subresource != "" {
+		resource += "/" + a.Subresource
+	}
+	return a.Verb == p.verb && a.Group == p.group && resource == p.resource &&
+		(p.name == "" || a.Name == p.name) && (p.namespace == "" || a.Namespace == p.namespace)
+}
+
+// permissions splits the rules of refs into permissions. A wildcard or a non-resource URL, which
+// the install has no use for, fails the test.
+func permissions(t *testing.T, refs []roleRef) []permission {
+	t.Helper()
+	var out []permission
+	for _, ref := range refs {
+		for i, rule := range ref.rules {
+			from := fmt.Sprintf("%s %s rule %d", ref.kind, ref.name, i)
+			if len(rule.NonResourceURLs) > 0 {
+				t.Fatalf("%s grants non-resource URLs %v", from, rule.NonResourceURLs)
+			}
+			names := rule.ResourceNames
+			if len(names) == 0 {
+				names = []string{""}
+			}
+			for _, verb := range rule.Verbs {
+				for _, group := range rule.APIGroups {
+					for _, resource := range rule.Resources {
+						if verb == "*" || group == "*" || resource == "*" || strings.HasSuffix(resource, "/*") {
+							t.Fatalf("%s has a wildcard: %+v", from, rule)
+						}
+						for _, name := range names {
+							out = append(out, permission{verb: verb, group: group, resource: resource, name: name,
+								namespace: ref.bindingNamespace, rule: from})
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// serverUse is an authorization kube-apiserver granted the server: a request of the audit log,
+// or one made inside it (implied says which).
+type serverUse struct {
+	attrs   authorizationv1.ResourceAttributes
+	request serverRequest
+	implied string
+}
+
+func (u serverUse) String() string {
+	if u.implied == "" {
+		return u.request.String()
+	}
+	return fmt.Sprintf("%s, %s, in %s", attributesString(u.attrs), u.implied, u.request)
+}
+
+// serverUses are the authorizations kube-apiserver granted the server's requests: each request
+// its authorizer allowed, and the authorizations made inside one, which the audit log does not
+// show as requests of their own:
+//   - an apply (a patch) that created its object (201 Created) was also authorized as a create
+//     (k8s.io/apiserver's patch handler);
+//   - the create of the controller's Deployment or Service was also authorized as an update of
+//     the finalizers of its owner, the EasyService of the same name: the child's controller
+//     reference has blockOwnerDeletion, which OwnerReferencesPermissionEnforcement (run by the
+//     plane's kube-apiserver, as by many clusters) checks that way.
+//     TestInstallRBACRemoveRuleBreaksController shows the refusal without that permission.
+func serverUses(requests []serverRequest) []serverUse {
+	var uses []serverUse
+	for _, r := range requests {
+		a, ok := r.attributes()
+		if !ok || !r.authorized() {
+			continue
+		}
+		uses = append(uses, serverUse{attrs: a, request: r})
+		if r.Verb != "patch" || r.code() != http.StatusCreated {
+			continue
+		}
+		create := a
+		create.Verb = "create"
+		uses = append(uses, serverUse{attrs: create, request: r, implied: "the create of an apply that made the object"})
+		if (a.Group == "apps" && a.Resource == "deployments" || a.Group == "" && a.Resource == "services") && a.Subresource == "" {
+			uses = append(uses, serverUse{request: r, implied: "blockOwnerDeletion of the child's controller reference (OwnerReferencesPermissionEnforcement)",
+				attrs: authorizationv1.ResourceAttributes{Verb: "update", Group: "app.easyservice.io", Resource: "easyservices",
+					Subresource: "finalizers", Namespace: a.Namespace, Name: a.Name}})
+		}
+	}
+	return uses
+}
+
+// unprovokable are the permissions of the install that the server needs but no request of the
+// suite may use, each with the reason.
+var unprovokable = []struct {
+	why     string
+	applies func(p permission, uses []serverUse) bool
+}{{
+	why: "the list of an informer that lists by a watch: client-go's informers list by a watch with sendInitialEvents " +
+		"(WatchListClient, on by default since Kubernetes 1.35), which kube-apiserver authorizes as a watch alone, and list " +
+		"with a list request where the API server does not serve such a watch or it fails",
+	applies: func(p permission, uses []serverUse) bool {
+		watch := p
+		watch.verb = "watch"
+		return p.verb == "list" && slices.ContainsFunc(uses, func(u serverUse) bool {
+			return watch.allows(u.attrs) && strings.Contains(u.request.RequestURI, "sendInitialEvents=true")
+		})
+	},
+}}
+
+// unprovokableWhy is why p is needed although no request used it, if unprovokable says so.
+func unprovokableWhy(p permission, uses []serverUse) (string, bool) {
+	for _, u := range unprovokable {
+		if u.applies(p, uses) {
+			return u.why, true
+		}
+	}
+	return "", false
+}
+
+// provokeServerRequests makes the server use, now, the permissions that the tests -run selected
+// may not have made it use:
+//   - the controller applies a Deployment and a Service, which creates them, and records Events;
+//     scaled twice, it updates the Deployment twice, and the event recorder writes the second
+//     "Updated Deployment" as a patch of the first's Event;
+//   - a create in a missing namespace: NamespaceLifecycle looks the namespace up (get namespaces);
+//   - a request straight to the server with a ServiceAccount's bearer token: a TokenReview;
+//   - a FlowSchema whose priority level does not exist: API Priority and Fairness, in every API
+//     server, sets its Dangling condition (patch flowschemas/status).
+//
+// The rest the server does from its start on: the informers of its admission plugins, of API
+// Priority and Fairness, of the authentication ConfigMap and of the controller, the Lease of the
+// leader election, and a SubjectAccessReview for every request kube-apiserver proxies.
+func provokeServerRequests(t *testing.T) {
+	t.Helper()
+	ctx := t.Context()
+	ns := createNamespace(t, "install-rbac-use")
+	n := "--namespace=" + ns
+	kubectl(t, installManifest, "apply", n, "-f", "-")
+	waitReady(t, ns, "web")
+	for _, replicas := range []int32{2, 3} {
+		kubectl(t, "", "scale", n, "esvc", "web", fmt.Sprintf("--replicas=%d", replicas))
+		waitDeployment(t, ns, "web", fmt.Sprintf("%d replicas", replicas), func(d *appsv1.Deployment) bool {
+			return *d.Spec.Replicas == replicas
+		})
+	}
+
+	missing := fmt.Sprintf("install-rbac-missing-%d", time.Now().UnixNano()%1_000_000)
+	es := &v1.EasyService{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: v1.EasyServiceSpec{Image: "nginx:1.27", Ports: []v1.EasyServicePort{{Port: 80}}}}
+	if _, err := plane.es.AppV1().EasyServices(missing).Create(ctx, es, metav1.CreateOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("create in the missing namespace %s: %v, want NotFound", missing, err)
+	}
+
+	kubectl(t, "", "create", "serviceaccount", "reader", n)
+	kubectl(t, "", "create", "rolebinding", "reader", "--clusterrole=view", "--serviceaccount="+ns+":reader", n)
+	token := strings.TrimSpace(kubectl(t, "", "create", "token", "reader", n, "--duration=10m"))
+	installEventually(t, 30*time.Second, "RBAC to let the reader list EasyServices", func(context.Context) (bool, string) {
+		out, _ := kubectlResult(t, "", "auth", "can-i", "list", "easyservices.app.easyservice.io", "--as=system:serviceaccount:"+ns+":reader", n)
+		return strings.TrimSpace(out) == "yes", out
+	})
+	url := "https://127.0.0.1:" + plane.env["ES_PORT"] + "/apis/app.easyservice.io/v1/namespaces/" + ns + "/easyservices"
+	code, body := call(t, httpsClient(t, "easyservice-ca"), http.MethodGet, url, "", map[string]string{"Authorization": "Bearer " + token})
+	if code != http.StatusOK || !strings.Contains(body, `"name":"web"`) {
+		t.Errorf("GET %s with the reader's bearer token = %d, want 200 with web: %.300s", url, code, body)
+	}
+
+	name := "easyservice-e2e-" + ns
+	kubectl(t, fmt.Sprintf(`apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: FlowSchema
+metadata: {name: %[1]s}
+spec:
+  priorityLevelConfiguration: {name: %[1]s-missing}
+  matchingPrecedence: 9000
+  rules:
+  - subjects: [{kind: User, user: {name: %[1]s-nobody}}]
+    nonResourceRules: [{verbs: [get], nonResourceURLs: [/%[1]s]}]
+`, name), "create", "-f", "-")
+	t.Cleanup(func() { _, _ = kubectlResult(t, "", "delete", "flowschema", name, "--wait=false") })
+	// kube-apiserver sets the condition too, and whichever server sees the change first may be the
+	// only one to write it. Turned dangling and back, up to 10 times: kube-apiserver writes the
+	// condition of one FlowSchema at most 6 times a minute and then leaves it for 30 s or more, so
+	// by the 7th change ours writes it, if not before.
+	for i := 0; ; i++ {
+		requests, err := serverRequests(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(requests, func(r serverRequest) bool {
+			a, _ := r.attributes()
+			return r.authorized() && a.Verb == "patch" && a.Resource == "flowschemas" && a.Subresource == "status" && a.Name == name
+		}) {
+			t.Logf("the server set the Dangling condition of FlowSchema %s after %d change(s) of its priority level", name, i)
+			return
+		}
+		if i == 10 {
+			t.Errorf("the server never set the Dangling condition of FlowSchema %s", name)
+			return
+		}
+		level, dangling := name+"-missing", flowcontrolv1.ConditionTrue
+		if i%2 == 0 {
+			level, dangling = "global-default", flowcontrolv1.ConditionFalse
+		}
+		kubectl(t, "", "patch", "flowschema", name, "--type=merge", "-p", fmt.Sprintf(`{"spec":{"priorityLevelConfiguration":{"name":%q}}}`, level))
+		installEventually(t, time.Minute, fmt.Sprintf("FlowSchema %s Dangling=%s", name, dangling), func(ctx context.Context) (bool, string) {
+			fs, err := plane.kube.FlowcontrolV1().FlowSchemas().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, c := range fs.Status.Conditions {
+				if c.Type == flowcontrolv1.FlowSchemaConditionDangling && c.Status == dangling && fs.Spec.PriorityLevelConfiguration.Name == level {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprintf("%+v", fs.Status.Conditions)
+		})
+	}
+}
+
+// TestInstallRBACMinimal: every permission the install grants its ServiceAccount was used by a
+// request of the server that kube-apiserver's audit log shows (or is one unprovokable explains),
+// and kube-apiserver refuses that request to a probe user with every other
+// permission of the install (copies of the roles, one rule per permission): no permission is
+// superfluous. kube-apiserver also refuses the ServiceAccount what serverMustNot lists.
 func TestInstallRBACMinimal(t *testing.T) {
 	ctx := t.Context()
 	client := sarClient(t)
 	r := kustomize(t, filepath.Join(repoRoot(t), "artifacts", "deploy", "base", "rbac"))
-	refs := installRBAC(t, r)
-	needs, mustNot := serverNeeds(), serverMustNot()
+	perms := permissions(t, installRBAC(t, r))
 	saGroups := []string{"system:serviceaccounts", "system:serviceaccounts:" + installNamespace, "system:authenticated"}
-
-	for _, c := range needs {
-		if !allowedBy(grantsOf(refs), c.attrs) {
-			t.Errorf("no rule of the install grants %s", c)
-		}
-		if !allowed(ctx, t, client, serverUser, saGroups, c.attrs) {
-			t.Errorf("kube-apiserver refuses the install's ServiceAccount: %s", c)
-		}
-	}
-	for _, c := range mustNot {
+	for _, c := range serverMustNot() {
 		if allowed(ctx, t, client, serverUser, saGroups, c.attrs) {
 			t.Errorf("the install's ServiceAccount may: %s", c)
 		}
 	}
 
-	// One probe per removal: a rule of our roles, or a whole binding to a role of Kubernetes.
-	type removal struct {
-		what   string
-		ref    int
-		rule   int // -1: the whole binding
-		broken []capability
-	}
-	var removals []removal
-	for i, ref := range refs {
-		if !ref.ours {
-			removals = append(removals, removal{what: fmt.Sprintf("the binding to %s %s", ref.kind, ref.name), ref: i, rule: -1})
-			continue
+	provokeServerRequests(t)
+	// witness[k] is the first use of perms[k]. The audit log is read whole: it holds what the
+	// server did since the plane started, and the requests just provoked come in within seconds.
+	witness := map[int]serverUse{}
+	var missing []string
+	var excused map[int]string
+	err := wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(context.Context) (bool, error) {
+		requests, err := serverRequests(0)
+		if err != nil {
+			return false, err
 		}
-		for j, rule := range ref.rules {
-			desc, _ := json.Marshal(rule)
-			removals = append(removals, removal{what: fmt.Sprintf("%s %s rule %d %s", ref.kind, ref.name, j, desc), ref: i, rule: j})
+		uses := serverUses(requests)
+		missing, excused = nil, map[int]string{}
+		for k, p := range perms {
+			if _, ok := witness[k]; ok {
+				continue
+			}
+			if i := slices.IndexFunc(uses, func(u serverUse) bool { return p.allows(u.attrs) }); i >= 0 {
+				witness[k] = uses[i]
+			} else if why, ok := unprovokableWhy(p, uses); ok {
+				excused[k] = why
+			} else {
+				missing = append(missing, p.String())
+			}
+		}
+		return len(missing) == 0, nil
+	})
+	if err != nil && len(missing) == 0 {
+		t.Fatal(err)
+	}
+	for _, m := range missing {
+		t.Errorf("unused: no request of the server in kube-apiserver's audit log used %s", m)
+	}
+	for k, p := range perms {
+		if w, ok := witness[k]; ok {
+			t.Logf("%s: used by %s", p, w)
+		} else if why, ok := excused[k]; ok {
+			t.Logf("%s: not used in this run, but needed for %s", p, why)
 		}
 	}
+
+	// kube-apiserver's verdict: a probe user k with every permission but perms[k].
 	id := fmt.Sprintf("install-test-%d", time.Now().UnixNano()%1_000_000)
 	label := map[string]string{"easyservice-install-test": id}
 	t.Cleanup(func() {
@@ -1490,88 +1585,81 @@ func TestInstallRBACMinimal(t *testing.T) {
 			_, _ = kubectlResult(t, "", "delete", "rolebindings,roles", "-n", ns, "-l", "easyservice-install-test="+id, "--wait=false")
 		}
 	})
+	probe := func(k int) string { return fmt.Sprintf("%s-probe-%d", id, k) }
 	var objects []any
-	for k := range removals {
-		rm := &removals[k]
-		probe := fmt.Sprintf("%s-probe-%d", id, k)
-		for i, ref := range refs {
-			if i == rm.ref && rm.rule < 0 {
-				continue
-			}
-			roleName := ref.name
-			if i == rm.ref {
-				roleName = fmt.Sprintf("%s-%d-%s", id, k, strings.ReplaceAll(ref.name, ":", "-"))
-				rules := slices.Delete(slices.Clone(ref.rules), rm.rule, rm.rule+1)
-				meta := metav1.ObjectMeta{Name: roleName, Namespace: ref.bindingNamespace, Labels: label}
-				if ref.kind == "ClusterRole" {
-					meta.Namespace = ""
-					objects = append(objects, &rbacv1.ClusterRole{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"}, ObjectMeta: meta, Rules: rules})
-				} else {
-					objects = append(objects, &rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"}, ObjectMeta: meta, Rules: rules})
-				}
-			}
-			subjects := []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: probe}}
-			roleRef := rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: ref.kind, Name: roleName}
-			bindingName := fmt.Sprintf("%s-%d-%d", id, k, i)
-			if ref.bindingNamespace == "" {
-				objects = append(objects, &rbacv1.ClusterRoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
-					ObjectMeta: metav1.ObjectMeta{Name: bindingName, Labels: label}, RoleRef: roleRef, Subjects: subjects})
-			} else {
-				objects = append(objects, &rbacv1.RoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
-					ObjectMeta: metav1.ObjectMeta{Name: bindingName, Namespace: ref.bindingNamespace, Labels: label}, RoleRef: roleRef, Subjects: subjects})
-			}
-		}
+	for k := range perms {
+		objects = append(objects, probeRBAC(id, k, probe(k), label, slices.Delete(slices.Clone(perms), k, k+1))...)
 	}
 	kubectl(t, yamlOf(t, objects...), "create", "-f", "-")
-
-	for k := range removals {
-		rm := &removals[k]
-		probe := fmt.Sprintf("%s-probe-%d", id, k)
-		var reduced []roleRef
-		for i, ref := range refs {
-			if i == rm.ref {
-				if rm.rule < 0 {
-					continue
-				}
-				ref.rules = slices.Delete(slices.Clone(ref.rules), rm.rule, rm.rule+1)
-			}
-			reduced = append(reduced, ref)
-		}
-		grants := grantsOf(reduced)
-		rm.broken = nil
-		for _, c := range needs {
-			if !allowedBy(grants, c.attrs) {
-				rm.broken = append(rm.broken, c)
-			}
-		}
-		// kube-apiserver agrees, once its RBAC caches have the probe's roles and bindings.
-		installEventually(t, 30*time.Second, "kube-apiserver's verdicts for the probe without "+rm.what, func(ctx context.Context) (bool, string) {
-			var diff []string
-			for _, c := range needs {
-				want := allowedBy(grants, c.attrs)
-				if got := allowed(ctx, t, client, probe, []string{"system:authenticated"}, c.attrs); got != want {
-					diff = append(diff, fmt.Sprintf("%s: allowed=%v, want %v", c, got, want))
-				}
-			}
-			return len(diff) == 0, strings.Join(diff, "\n")
-		})
-		if len(rm.broken) == 0 {
-			t.Errorf("superfluous: without %s the server still has every capability it needs", rm.what)
+	for k, p := range perms {
+		w, ok := witness[k]
+		if !ok {
 			continue
 		}
-		var names []string
-		for _, c := range rm.broken {
-			names = append(names, c.String())
+		// Every other witness stays allowed: the probe's RBAC is in kube-apiserver's caches.
+		var diff []string
+		// (The test's context for the reviews: the poll's ends with a review under way.)
+		_ = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+			diff = nil
+			for j := range perms {
+				wj, ok := witness[j]
+				if !ok {
+					continue
+				}
+				if got, want := allowed(ctx, t, client, probe(k), []string{"system:authenticated"}, wj.attrs), j != k; got != want {
+					diff = append(diff, fmt.Sprintf("%s: allowed=%v, want %v", attributesString(wj.attrs), got, want))
+				}
+			}
+			return len(diff) == 0, nil
+		})
+		if len(diff) > 0 {
+			t.Errorf("without %s, kube-apiserver's verdicts on the requests that used the permissions:\n\t%s", p, strings.Join(diff, "\n\t"))
+			continue
 		}
-		t.Logf("without %s, it breaks:\n\t%s", rm.what, strings.Join(names, "\n\t"))
+		t.Logf("without %s, kube-apiserver refuses %s", p, attributesString(w.attrs))
 	}
+}
+
+// probeRBAC is the RBAC of a probe user with the permissions perms: one rule each, in a
+// ClusterRole for the cluster-wide ones and a Role in each namespace for the others.
+func probeRBAC(id string, k int, user string, label map[string]string, perms []permission) []any {
+	name := fmt.Sprintf("%s-%d", id, k)
+	subjects := []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: user}}
+	rules := map[string][]rbacv1.PolicyRule{}
+	for _, p := range perms {
+		rule := rbacv1.PolicyRule{Verbs: []string{p.verb}, APIGroups: []string{p.group}, Resources: []string{p.resource}}
+		if p.name != "" {
+			rule.ResourceNames = []string{p.name}
+		}
+		rules[p.namespace] = append(rules[p.namespace], rule)
+	}
+	var objects []any
+	for _, ns := range slices.Sorted(maps.Keys(rules)) {
+		roleRef := rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name}
+		if ns == "" {
+			roleRef.Kind = "ClusterRole"
+			objects = append(objects,
+				&rbacv1.ClusterRole{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
+					ObjectMeta: metav1.ObjectMeta{Name: name, Labels: label}, Rules: rules[ns]},
+				&rbacv1.ClusterRoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
+					ObjectMeta: metav1.ObjectMeta{Name: name, Labels: label}, RoleRef: roleRef, Subjects: subjects})
+			continue
+		}
+		meta := metav1.ObjectMeta{Name: name, Namespace: ns, Labels: label}
+		objects = append(objects,
+			&rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"}, ObjectMeta: meta, Rules: rules[ns]},
+			&rbacv1.RoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"}, ObjectMeta: meta,
+				RoleRef: roleRef, Subjects: subjects})
+	}
+	return objects
 }
 
 // TestInstallRBACRemoveRuleBreaksController removes one rule from the live install, the
 // controller's update of easyservices/finalizers, and shows what breaks: kube-apiserver (with
 // OwnerReferencesPermissionEnforcement, as local-up runs it) refuses the controller's Deployment
-// and Service, whose controller reference blocks the owner's deletion, and the EasyService's status
-// says so. With the rule back, the controller makes them.
+// and Service, whose controller reference blocks the owner's deletion, the EasyService's status
+// says so, and kube-apiserver's audit log shows the refusals. With the rule back, the controller
+// makes them.
 func TestInstallRBACRemoveRuleBreaksController(t *testing.T) {
 	ctx := t.Context()
 	client := sarClient(t)
@@ -1603,6 +1691,7 @@ func TestInstallRBACRemoveRuleBreaksController(t *testing.T) {
 		return !allowed(ctx, t, client, serverUser, saGroups, finalizers), ""
 	})
 	ns := createNamespace(t, "install-rbac")
+	expectRefusals(ns, "TestInstallRBACRemoveRuleBreaksController removed the permission for easyservices/finalizers")
 	kubectl(t, installManifest, "apply", "--namespace="+ns, "-f", "-")
 	installEventually(t, 90*time.Second, "the status to report the refusal", func(ctx context.Context) (bool, string) {
 		es, err := plane.es.AppV1().EasyServices(ns).Get(ctx, "web", metav1.GetOptions{})
@@ -1620,6 +1709,20 @@ func TestInstallRBACRemoveRuleBreaksController(t *testing.T) {
 	if _, err := plane.kube.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("a Deployment was made without the rule: %v", err)
 	}
+	// The scan of the audit log that judges the suite (checkServerRefusals) sees these refusals.
+	installEventually(t, 30*time.Second, "the audit log to show the refusals", func(context.Context) (bool, string) {
+		requests, err := serverRequests(0)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, r := range requests {
+			if a, ok := r.attributes(); ok && r.refused() && a.Namespace == ns && a.Group == "apps" && a.Resource == "deployments" {
+				t.Logf("the audit log shows: %s", r)
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d requests of the server, no refused Deployment in %s", len(requests), ns)
+	})
 
 	restore()
 	// A change to the EasyService queues it at once (rather than at its next retry).

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -63,87 +64,159 @@ func getProtobuf(t *testing.T, s *TestServer, path, accept string, code int, int
 	decodeProtobuf(t, r.body, into)
 }
 
-// TestProtobufStorage checks that objects are stored as v1 protobuf, and that values stored as JSON
-// (by versions before protobuf was the default) are still read, listed, watched and updated.
+// storedValue returns the value of the EasyService ns/name in etcd.
+func storedValue(t *testing.T, kv clientv3.KV, ns, name string) []byte {
+	t.Helper()
+	// The generic store keys objects <prefix>/<group>/<resource>/<namespace>/<name>.
+	key := server.DefaultEtcdPathPrefix + "/app.easyservice.io/easyservices/" + ns + "/" + name
+	resp, err := kv.Get(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) != 1 {
+		t.Fatalf("found %d values at %s, want 1", len(resp.Kvs), key)
+	}
+	return resp.Kvs[0].Value
+}
+
+// TestProtobufStorage checks that objects are stored as v1 protobuf by default.
 func TestProtobufStorage(t *testing.T) {
 	etcdClient := testserver.RunEtcd(t, nil)
 	s := StartServer(t, etcdClient.Endpoints())
+	es := newEasyService("proto")
+	if _, err := s.Client.AppV1().EasyServices("storage").Create(t.Context(), es, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	value := storedValue(t, etcdClient.KV, "storage", "proto")
+	if !bytes.HasPrefix(value, protobufMagic) {
+		t.Fatalf("the stored value is not protobuf: %.60q", value)
+	}
+	var got esv1.EasyService
+	decodeProtobuf(t, value, &got)
+	if got.APIVersion != "app.easyservice.io/v1" || got.Kind != "EasyService" || got.Name != "proto" ||
+		got.Spec.Image != es.Spec.Image || *got.Spec.Replicas != *es.Spec.Replicas || len(got.Spec.Ports) != 1 {
+		t.Errorf("the stored object = %+v", got)
+	}
+}
+
+// storageMediaTypes are the values of --storage-media-type.
+var storageMediaTypes = []struct {
+	name, mediaType string
+	// encoded tells whether a value in etcd is in this media type.
+	encoded func(value []byte) bool
+}{
+	{"json", runtime.ContentTypeJSON, func(v []byte) bool { return bytes.HasPrefix(v, []byte("{")) && json.Valid(v) }},
+	// sigs.k8s.io/yaml sorts the keys: apiVersion comes first. (JSON is YAML too: not JSON.)
+	{"yaml", runtime.ContentTypeYAML, func(v []byte) bool { return bytes.HasPrefix(v, []byte("apiVersion: app.easyservice.io/v1\n")) }},
+	{"protobuf", runtime.ContentTypeProtobuf, func(v []byte) bool { return bytes.HasPrefix(v, protobufMagic) }},
+}
+
+// TestStorageMediaTypes checks what the README says of --storage-media-type: whatever the setting,
+// the server reads values stored in any of JSON, YAML and protobuf (written by an older version or
+// under another setting), from etcd and in its watch cache, and rewrites a value in its own media
+// type on the value's next update. Each setting in turn writes one object into the namespace of
+// every reader; then each setting in turn reads and updates the three objects of its namespace.
+func TestStorageMediaTypes(t *testing.T) {
+	etcdClient := testserver.RunEtcd(t, nil)
 	ctx := t.Context()
-	c := s.Client.AppV1().EasyServices("storage")
-	key := func(name string) string {
-		// The generic store keys objects <prefix>/<group>/<resource>/<namespace>/<name>.
-		return server.DefaultEtcdPathPrefix + "/app.easyservice.io/easyservices/storage/" + name
-	}
-	stored := func(t *testing.T, name string) []byte {
-		t.Helper()
-		resp, err := etcdClient.KV.Get(ctx, key(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(resp.Kvs) != 1 {
-			t.Fatalf("found %d values at %s, want 1", len(resp.Kvs), key(name))
-		}
-		return resp.Kvs[0].Value
-	}
-
-	t.Run("new objects are protobuf", func(t *testing.T) {
-		es := newEasyService("proto")
-		if _, err := c.Create(ctx, es, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		value := stored(t, "proto")
-		if !bytes.HasPrefix(value, protobufMagic) {
-			t.Fatalf("the stored value is not protobuf: %.60q", value)
-		}
-		var got esv1.EasyService
-		decodeProtobuf(t, value, &got)
-		if got.APIVersion != "app.easyservice.io/v1" || got.Kind != "EasyService" || got.Name != "proto" ||
-			got.Spec.Image != es.Spec.Image || *got.Spec.Replicas != *es.Spec.Replicas || len(got.Spec.Ports) != 1 {
-			t.Errorf("the stored object = %+v", got)
-		}
-	})
-
-	t.Run("JSON values stay readable", func(t *testing.T) {
-		// What the server stored before protobuf was the default: v1 in JSON.
-		legacy := `{"kind":"EasyService","apiVersion":"app.easyservice.io/v1","metadata":{"name":"legacy","namespace":"storage",` +
-			`"uid":"8a7b6c5d-0000-4000-8000-000000000001","generation":1,"creationTimestamp":"2025-01-02T03:04:05Z"},` +
-			`"spec":{"replicas":3,"image":"nginx:1.26","ports":[{"name":"tcp-80","protocol":"TCP","port":80,"targetPort":80}],"serviceType":"NodePort"},` +
-			`"status":{}}` + "\n"
-		if _, err := etcdClient.KV.Put(ctx, key("legacy"), legacy); err != nil {
-			t.Fatal(err)
-		}
-		got, err := c.Get(ctx, "legacy", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Spec.Image != "nginx:1.26" || *got.Spec.Replicas != 3 || got.UID != "8a7b6c5d-0000-4000-8000-000000000001" {
-			t.Errorf("GET of the JSON value = %+v", got)
-		}
-		// The watch cache decodes it too.
-		err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-			list, err := c.List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+	readerNS := func(mediaType string) string { return "read-by-" + mediaType }
+	// written[namespace][name] is the object as its writer created it.
+	written := map[string]map[string]*esv1.EasyService{}
+	for _, w := range storageMediaTypes {
+		s := StartServer(t, etcdClient.Endpoints(), "--storage-media-type="+w.mediaType)
+		for _, r := range storageMediaTypes {
+			ns, es := readerNS(r.name), newEasyService("from-"+w.name)
+			es.Spec.Image = "registry.example/written-as-" + w.name + ":1.0"
+			created, err := s.Client.AppV1().EasyServices(ns).Create(ctx, es, metav1.CreateOptions{})
 			if err != nil {
-				return false, err
+				t.Fatal(err)
 			}
-			for _, item := range list.Items {
-				if item.Name == "legacy" && item.Spec.Image == "nginx:1.26" {
-					return true, nil
+			if written[ns] == nil {
+				written[ns] = map[string]*esv1.EasyService{}
+			}
+			written[ns][created.Name] = created
+			value := storedValue(t, etcdClient.KV, ns, created.Name)
+			if !w.encoded(value) {
+				t.Fatalf("--storage-media-type=%s stored %.80q", w.mediaType, value)
+			}
+			checkStored(t, value, created)
+		}
+		if err := s.Stop(); err != nil {
+			t.Fatalf("stopping the server: %v", err)
+		}
+	}
+
+	for _, r := range storageMediaTypes {
+		t.Run("read by "+r.name, func(t *testing.T) {
+			ns := readerNS(r.name)
+			s := StartServer(t, etcdClient.Endpoints(), "--storage-media-type="+r.mediaType)
+			defer func() {
+				if err := s.Stop(); err != nil {
+					t.Errorf("stopping the server: %v", err)
+				}
+			}()
+			c := s.Client.AppV1().EasyServices(ns)
+			for name, want := range written[ns] {
+				got, err := c.Get(ctx, name, metav1.GetOptions{})
+				if err != nil {
+					t.Fatalf("GET %s/%s: %v", ns, name, err)
+				}
+				if got.UID != want.UID || got.ResourceVersion != want.ResourceVersion || got.Spec.Image != want.Spec.Image {
+					t.Errorf("GET %s/%s = uid %s, resourceVersion %s, image %s; want %s, %s, %s", ns, name,
+						got.UID, got.ResourceVersion, got.Spec.Image, want.UID, want.ResourceVersion, want.Spec.Image)
 				}
 			}
-			return false, nil
+			// The watch cache decodes them too; it serves a LIST at resourceVersion 0 once it is synced.
+			err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+				list, err := c.List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+				if err != nil {
+					return false, err
+				}
+				found := 0
+				for _, item := range list.Items {
+					if want := written[ns][item.Name]; want != nil && item.UID == want.UID && item.Spec.Image == want.Spec.Image {
+						found++
+					}
+				}
+				return found == len(written[ns]) && len(list.Items) == found, nil
+			})
+			if err != nil {
+				t.Errorf("the cached LIST does not hold the %d objects as written: %v", len(written[ns]), err)
+			}
+			// An update rewrites each in the reader's media type.
+			for name := range written[ns] {
+				got, err := c.Get(ctx, name, metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got.Spec.Image = "registry.example/rewritten-as-" + r.name + ":1.0"
+				updated, err := c.Update(ctx, got, metav1.UpdateOptions{})
+				if err != nil {
+					t.Fatalf("updating %s/%s: %v", ns, name, err)
+				}
+				value := storedValue(t, etcdClient.KV, ns, name)
+				if !r.encoded(value) {
+					t.Errorf("after an update by --storage-media-type=%s, %s/%s is stored as %.80q", r.mediaType, ns, name, value)
+				}
+				checkStored(t, value, updated)
+			}
 		})
-		if err != nil {
-			t.Errorf("the JSON value is not in the cached LIST: %v", err)
-		}
-		// An update rewrites it as protobuf.
-		got.Spec.Image = "nginx:1.27"
-		if _, err := c.Update(ctx, got, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if value := stored(t, "legacy"); !bytes.HasPrefix(value, protobufMagic) {
-			t.Errorf("the updated value is not protobuf: %.60q", value)
-		}
-	})
+	}
+}
+
+// checkStored decodes a value from etcd, in whatever media type, and compares it with the object
+// the API returned when it stored the value.
+func checkStored(t *testing.T, value []byte, want *esv1.EasyService) {
+	t.Helper()
+	var got esv1.EasyService
+	if _, _, err := apiserver.Codecs.UniversalDeserializer().Decode(value, nil, &got); err != nil {
+		t.Fatalf("decoding the stored value %.80q: %v", value, err)
+	}
+	// The resourceVersion is etcd's revision, which the value does not hold.
+	if got.APIVersion != "app.easyservice.io/v1" || got.Kind != "EasyService" || got.UID != want.UID ||
+		got.Generation != want.Generation || got.Spec.Image != want.Spec.Image || *got.Spec.Replicas != *want.Spec.Replicas {
+		t.Errorf("the stored value of %s/%s = %+v, want %+v", want.Namespace, want.Name, got, want)
+	}
 }
 
 // TestProtobufServed checks that clients that ask for protobuf get it: GET, LIST and WATCH of
