@@ -79,6 +79,9 @@ type Options struct {
 	Standalone bool
 	// AlternateDNS are extra names for the self-signed serving certificate.
 	AlternateDNS []string
+	// EtcdStartupTimeout is how long the server waits at start for its etcd to answer (0: not at
+	// all, k8s.io/apiserver's 20 s only).
+	EtcdStartupTimeout time.Duration
 
 	// Controller configures the embedded controller that makes the Deployments and Services.
 	Controller *ControllerOptions
@@ -223,6 +226,7 @@ func NewOptions() *Options {
 		ComponentGlobalsRegistry: compatibility.DefaultComponentGlobalsRegistry,
 		Logs:                     logsapi.NewLoggingConfiguration(),
 		ServiceNodePortRange:     validation.DefaultNodePortRange,
+		EtcdStartupTimeout:       DefaultEtcdStartupTimeout,
 		Controller:               NewControllerOptions(),
 	}
 	// Store every version as v1, in protobuf (--storage-media-type).
@@ -276,6 +280,10 @@ func (o *Options) addFlags(fs *pflag.FlagSet) {
 			"authorize only the always-allowed groups (system:masters), and run no admission plugins and no priority and fairness.")
 	fs.StringSliceVar(&o.AlternateDNS, "alternate-dns", o.AlternateDNS,
 		"Extra DNS names for the self-signed serving certificate made when no --tls-cert-file is given.")
+	fs.DurationVar(&o.EtcdStartupTimeout, "etcd-startup-timeout", o.EtcdStartupTimeout,
+		"How long the server waits at start for its etcd (--etcd-servers) to answer before it gives up and exits, "+
+			"logging every failed try; an etcd that is still forming then delays the start instead of failing it. 0 waits only "+
+			"the 20 s k8s.io/apiserver allows a first connection.")
 }
 
 // Complete fills in what the flags leave open.
@@ -308,6 +316,9 @@ func (o *Options) Validate() error {
 	errs = append(errs, o.Controller.Validate()...)
 	if o.ServiceNodePortRange.Size <= 0 {
 		errs = append(errs, errors.New("--service-node-port-range must not be empty"))
+	}
+	if o.EtcdStartupTimeout < 0 {
+		errs = append(errs, errors.New("--etcd-startup-timeout must not be negative"))
 	}
 	if len(o.RecommendedOptions.Etcd.StorageConfig.Transport.ServerList) == 0 {
 		errs = append(errs, errors.New("--etcd-servers must be set: EasyService keeps its objects in its own etcd"))

@@ -99,6 +99,14 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	// The storage is built in New, and k8s.io/apiserver gives its etcd 20 s there. The wait dials
+	// etcd directly: with an egress selector configuration, which may route etcd elsewhere, it
+	// leaves the waiting to k8s.io/apiserver.
+	if es := o.RecommendedOptions.EgressSelector; es == nil || es.ConfigFile == "" {
+		if err := waitForEtcd(ctx, o.RecommendedOptions.Etcd.StorageConfig.Transport, o.EtcdStartupTimeout); err != nil {
+			return err
+		}
+	}
 	server, err := config.Complete().New()
 	if err != nil {
 		return err
