@@ -433,40 +433,6 @@ func freeNodePort(t *testing.T) int32 {
 	return free[rand.IntN(len(free))]
 }
 
-// TestControllerNodePortConflict: two EasyServices ask for one nodePort; the second reports the
-// cluster's refusal, and gets the port once the first is deleted.
-func TestControllerNodePortConflict(t *testing.T) {
-	ns := createNamespace(t, "ctrl-nodeport")
-	n := "--namespace=" + ns
-	nodePort := freeNodePort(t)
-	manifest := func(name string) string {
-		return fmt.Sprintf(`apiVersion: app.easyservice.io/v1
-kind: EasyService
-metadata: {name: %s}
-spec:
-  image: nginx:1.27
-  ports: [{port: 80, nodePort: %d}]
-`, name, nodePort)
-	}
-	kubectl(t, manifest("first"), "apply", n, "-f", "-")
-	waitReady(t, ns, "first")
-	kubectl(t, manifest("second"), "apply", n, "-f", "-")
-
-	ready := waitReadyReason(t, ns, "second", "ServiceFailed")
-	if ready.Status != metav1.ConditionFalse || !strings.Contains(ready.Message, "provided port is already allocated") {
-		t.Errorf("Ready = %+v, want the API's message", ready)
-	}
-	waitEvent(t, ns, "second", "Warning/ServiceFailed")
-	// The rest of the EasyService is made.
-	waitDeployment(t, ns, "second", "created", func(*appsv1.Deployment) bool { return true })
-
-	kubectl(t, "", "delete", n, "esvc", "first")
-	waitService(t, ns, "second", fmt.Sprintf("nodePort %d", nodePort), func(s *corev1.Service) bool {
-		return s.Spec.Ports[0].NodePort == nodePort
-	})
-	waitReady(t, ns, "second")
-}
-
 // TestControllerDeletion: deleting an EasyService deletes its children through the garbage
 // collector, in the background or in the foreground; an orphaning delete leaves them without owner,
 // and an EasyService of the same name then does not adopt them.
