@@ -232,6 +232,9 @@ func NewOptions() *Options {
 	// Store every version as v1, in protobuf (--storage-media-type).
 	o.RecommendedOptions.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(v1.SchemeGroupVersion, schema.GroupKind{Group: v1.GroupName})
 	o.RecommendedOptions.Etcd.DefaultStorageMediaType = runtime.ContentTypeProtobuf
+	// ResourceQuota (quota.go): namespaces' quotas limit EasyServices as they do built-in kinds.
+	addQuotaAdmission(o.RecommendedOptions.Admission)
+	o.RecommendedOptions.ExtraAdmissionInitializers = quotaAdmissionInitializers
 	return o
 }
 
