@@ -17,9 +17,11 @@ limitations under the License.
 package server
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,6 +29,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/admission/initializer"
 	"k8s.io/apiserver/pkg/admission/plugin/resourcequota"
@@ -149,6 +152,16 @@ func TestQuotaAdmission(t *testing.T) {
 	}
 	if u := statusUpdates(); len(u) != 1 || u[0].Status.Used.Name(easyServiceCount, resource.DecimalSI).Value() != 2 {
 		t.Errorf("after the second create: status updates %v, want one to used=2", u)
+	}
+	// The plugin takes the newer of its informer's quota and the one it wrote by resourceVersion,
+	// which the fake clientset does not advance: wait for the informer to have the write.
+	lister := informers.Core().V1().ResourceQuotas().Lister()
+	err = wait.PollUntilContextTimeout(t.Context(), 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		q, err := lister.ResourceQuotas("limited").Get("q")
+		return err == nil && q.Status.Used.Name(easyServiceCount, resource.DecimalSI).Value() == 2, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for the informer to have the charged quota: %v", err)
 	}
 	for _, version := range []string{"v1", "v1beta1"} {
 		for _, dryRun := range []bool{true, false} {
