@@ -1485,13 +1485,8 @@ spec:
 	// condition of one FlowSchema at most 6 times a minute and then leaves it for 30 s or more, so
 	// by the 7th change ours writes it, if not before.
 	for i := 0; ; i++ {
-		requests, err := serverRequests(0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if slices.ContainsFunc(requests, func(r serverRequest) bool {
-			a, _ := r.attributes()
-			return r.authorized() && a.Verb == "patch" && a.Resource == "flowschemas" && a.Subresource == "status" && a.Name == name
+		if serverMade(t, func(_ serverRequest, a authorizationv1.ResourceAttributes) bool {
+			return a.Verb == "patch" && a.Resource == "flowschemas" && a.Subresource == "status" && a.Name == name
 		}) {
 			t.Logf("the server set the Dangling condition of FlowSchema %s after %d change(s) of its priority level", name, i)
 			return
@@ -1535,13 +1530,8 @@ func provokeQuotaCharge(t *testing.T, namespace string) {
 	}
 	waitQuotaUsed(t, namespace, "easyservices", 100, int64(len(list.Items)), "the EasyServices there")
 	for i := 0; ; i++ {
-		requests, err := serverRequests(0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if slices.ContainsFunc(requests, func(r serverRequest) bool {
-			a, _ := r.attributes()
-			return r.authorized() && a.Verb == "update" && a.Resource == "resourcequotas" && a.Subresource == "status" && a.Namespace == namespace
+		if serverMade(t, func(_ serverRequest, a authorizationv1.ResourceAttributes) bool {
+			return a.Verb == "update" && a.Resource == "resourcequotas" && a.Subresource == "status" && a.Namespace == namespace
 		}) {
 			t.Logf("the server charged ResourceQuota %s/easyservices after %d create(s)", namespace, i)
 			return

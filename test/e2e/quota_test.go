@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -144,14 +145,9 @@ func TestQuota(t *testing.T) {
 	waitQuotaUsed(t, ns, "q", 2, 2, "the create after the delete")
 	// kube-apiserver's audit log shows the server's charge: its update of the quota's status.
 	installEventually(t, 30*time.Second, "the audit log to show the server's update of the quota's status", func(context.Context) (bool, string) {
-		requests, err := serverRequests(0)
-		if err != nil {
-			return false, err.Error()
-		}
-		return slices.ContainsFunc(requests, func(r serverRequest) bool {
-			a, ok := r.attributes()
-			return ok && r.authorized() && r.code() == http.StatusOK && !r.RequestReceivedTimestamp.Time.Before(createdAt.Add(-time.Second)) &&
+		return serverMade(t, func(r serverRequest, a authorizationv1.ResourceAttributes) bool {
+			return r.code() == http.StatusOK && !r.RequestReceivedTimestamp.Time.Before(createdAt.Add(-time.Second)) &&
 				a.Verb == "update" && a.Resource == "resourcequotas" && a.Subresource == "status" && a.Namespace == ns && a.Name == "q"
-		}), fmt.Sprintf("%d requests of the server", len(requests))
+		}), "no such request yet"
 	})
 }
