@@ -124,7 +124,7 @@ func TestControllerConfig(t *testing.T) {
 // listed by --help, and --enable/--disable-admission-plugins take its name.
 func TestAdmissionPlugins(t *testing.T) {
 	o := NewOptions()
-	want := "NamespaceLifecycle,EasyServiceConflicts,MutatingAdmissionPolicy,MutatingAdmissionWebhook,ValidatingAdmissionPolicy,ValidatingAdmissionWebhook"
+	want := "NamespaceLifecycle,EasyServiceConflicts,MutatingAdmissionPolicy,MutatingAdmissionWebhook,ValidatingAdmissionPolicy,ValidatingAdmissionWebhook,ResourceQuota"
 	if got := strings.Join(o.RecommendedOptions.Admission.RecommendedPluginOrder, ","); got != want {
 		t.Errorf("admission plugins in order: %s, want %s", got, want)
 	}
