@@ -17,13 +17,15 @@ limitations under the License.
 package e2e
 
 // The cluster's admission on EasyServices through the aggregator: easyservice-apiserver runs
-// NamespaceLifecycle and ValidatingAdmissionPolicy with the cluster's namespaces and policies, as
-// kube-apiserver does for its own kinds.
+// NamespaceLifecycle, MutatingAdmissionPolicy and ValidatingAdmissionPolicy with the cluster's
+// namespaces and policies, as kube-apiserver does for its own kinds.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,16 +34,19 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 	"github.com/easyservice/easyservice/pkg/apis/easyservice/v1beta1"
 )
 
-// storedEasyServices are the keys of the EasyServices of namespace in the server's own etcd,
-// read there directly (on its plain-HTTP client port).
-func storedEasyServices(t *testing.T, namespace string) []string {
+// getStored reads key, or with opts the keys it selects, in the server's own etcd, there directly
+// (on its plain-HTTP client port).
+func getStored(t *testing.T, key string, opts ...clientv3.OpOption) *clientv3.GetResponse {
 	t.Helper()
 	client, err := clientv3.New(clientv3.Config{
 		Endpoints:   []string{"http://127.0.0.1:" + plane.env["ES_ETCD_CLIENT_PORT"]},
@@ -53,10 +58,17 @@ func storedEasyServices(t *testing.T, namespace string) []string {
 	defer func() { _ = client.Close() }()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	resp, err := client.Get(ctx, "/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	resp, err := client.Get(ctx, key, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp
+}
+
+// storedEasyServices are the keys of the EasyServices of namespace in the server's own etcd.
+func storedEasyServices(t *testing.T, namespace string) []string {
+	t.Helper()
+	resp := getStored(t, "/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	var keys []string
 	for _, kv := range resp.Kvs {
 		if strings.Contains(string(kv.Key), "/easyservices/"+namespace+"/") {
@@ -78,16 +90,30 @@ func easyService(name string, replicas int32) *v1.EasyService {
 // A dry run stores nothing.
 func waitRefusedOnDryRun(t *testing.T, namespace string, es *v1.EasyService, what string, refused func(error) bool) error {
 	t.Helper()
-	var last error
+	_, err := waitOnDryRun(t, namespace, es, "refuse "+what, func(_ *v1.EasyService, err error) bool {
+		return err != nil && refused(err)
+	})
+	return err
+}
+
+// waitOnDryRun repeats a dry-run create of es in namespace until the server's answer is done, and
+// returns that answer; the test fails after 30 s of other answers, saying that the server did not
+// do what tells.
+func waitOnDryRun(t *testing.T, namespace string, es *v1.EasyService, what string, done func(*v1.EasyService, error) bool) (*v1.EasyService, error) {
+	t.Helper()
+	var (
+		created *v1.EasyService
+		last    error
+	)
 	// (The test's context for the create: the poll's ends with one under way.)
 	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		_, last = plane.es.AppV1().EasyServices(namespace).Create(t.Context(), es, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		return last != nil && refused(last), nil
+		created, last = plane.es.AppV1().EasyServices(namespace).Create(t.Context(), es, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return done(created, last), nil
 	})
 	if err != nil {
-		t.Fatalf("waiting for the server to refuse %s: %v; last answer: %v", what, err, last)
+		t.Fatalf("waiting for the server to %s: %v; last answer: %v %+v", what, err, last, created)
 	}
-	return last
+	return created, last
 }
 
 // TestNamespaceLifecycle: the server refuses an EasyService in a namespace that does not exist
@@ -211,4 +237,163 @@ spec:
 	if keys := storedEasyServices(t, ns); len(keys) != 1 || !strings.HasSuffix(keys[0], "/"+ns+"/web") {
 		t.Errorf("our etcd holds %v for the namespace, want web alone", keys)
 	}
+}
+
+// storedEasyService decodes the EasyService namespace/name as the server's own etcd holds it: v1
+// in protobuf, which the test decodes with a scheme of v1 alone, not with the server's codecs.
+func storedEasyService(t *testing.T, namespace, name string) *v1.EasyService {
+	t.Helper()
+	var key string
+	for _, k := range storedEasyServices(t, namespace) {
+		if strings.HasSuffix(k, "/"+namespace+"/"+name) {
+			key = k
+		}
+	}
+	if key == "" {
+		t.Fatalf("our etcd holds no EasyService %s/%s", namespace, name)
+	}
+	resp := getStored(t, key)
+	if len(resp.Kvs) != 1 {
+		t.Fatalf("our etcd holds %d values at %s, want 1", len(resp.Kvs), key)
+	}
+	value := resp.Kvs[0].Value
+	// Every protobuf-encoded Kubernetes object starts with "k8s\0" (runtime.Unknown behind it).
+	if !bytes.HasPrefix(value, []byte("k8s\x00")) {
+		t.Fatalf("the value at %s is not protobuf: %.60q", key, value)
+	}
+	scheme := runtime.NewScheme()
+	utilruntime.Must(v1.AddToScheme(scheme))
+	var es v1.EasyService
+	if _, _, err := protobuf.NewSerializer(scheme, scheme).Decode(value, nil, &es); err != nil {
+		t.Fatalf("decoding the value at %s: %v", key, err)
+	}
+	if es.APIVersion != v1.SchemeGroupVersion.String() || es.Kind != "EasyService" {
+		t.Fatalf("the value at %s is a %s %s, want an EasyService of %s", key, es.APIVersion, es.Kind, v1.SchemeGroupVersion)
+	}
+	return &es
+}
+
+// TestMutatingAdmissionPolicy: a MutatingAdmissionPolicy on EasyServices, bound to one namespace,
+// adds a label and an environment variable (an apply configuration) to what is created or updated
+// there, in v1 and in v1beta1 (converted to v1, the version the policy matches): the answer of the
+// create, a GET and the value in our etcd all hold the change. What was created before the policy,
+// and what is created in another namespace, is stored as sent.
+func TestMutatingAdmissionPolicy(t *testing.T) {
+	ctx := t.Context()
+	ns := createNamespace(t, "map")
+	unbound := createNamespace(t, "map-unbound")
+	name := "easyservice-e2e-" + ns
+	const label = "e2e.easyservice.io/mutated"
+	env := corev1.EnvVar{Name: "E2E_MUTATED", Value: "true"}
+	mutated := func(es *v1.EasyService) bool {
+		return es.Labels[label] == "true" && slices.Contains(es.Spec.Env, env)
+	}
+	// check wants es (what the API returned, or what our etcd holds) mutated or not.
+	check := func(what string, es *v1.EasyService, want bool) {
+		t.Helper()
+		if got := mutated(es); got != want {
+			t.Errorf("%s: mutated %t, want %t: labels %v, env %v", what, got, want, es.Labels, es.Spec.Env)
+		}
+	}
+
+	before, err := plane.es.AppV1().EasyServices(ns).Create(ctx, easyService("before", 1), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create before the policy: %v", err)
+	}
+	check("the create before the policy", before, false)
+	check("the value of before in our etcd", storedEasyService(t, ns, "before"), false)
+
+	kubectl(t, fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicy
+metadata: {name: %[1]s}
+spec:
+  failurePolicy: Fail
+  reinvocationPolicy: Never
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [app.easyservice.io]
+      apiVersions: [v1]
+      operations: [CREATE, UPDATE]
+      resources: [easyservices]
+  mutations:
+  - patchType: ApplyConfiguration
+    applyConfiguration:
+      expression: >-
+        Object{
+          metadata: Object.metadata{labels: {%[3]q: "true"}},
+          spec: Object.spec{env: [Object.spec.env{name: %[4]q, value: %[5]q}]}
+        }
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicyBinding
+metadata: {name: %[1]s}
+spec:
+  policyName: %[1]s
+  matchResources:
+    namespaceSelector:
+      matchLabels: {kubernetes.io/metadata.name: %[2]s}
+`, name, ns, label, env.Name, env.Value), "create", "-f", "-")
+	t.Cleanup(func() {
+		_, _ = kubectlResult(t, "", "delete", "mutatingadmissionpolicybinding,mutatingadmissionpolicy", name, "--wait=false")
+	})
+	waitOnDryRun(t, ns, easyService("probe", 1), "mutate a create in "+ns, func(es *v1.EasyService, err error) bool {
+		return err == nil && mutated(es)
+	})
+
+	created, err := plane.es.AppV1().EasyServices(ns).Create(ctx, easyService("web", 1), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("v1 create: %v", err)
+	}
+	check("the v1 create's answer", created, true)
+	got, err := plane.es.AppV1().EasyServices(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("a GET of web", got, true)
+	check("the value of web in our etcd", storedEasyService(t, ns, "web"), true)
+
+	// An update of what was stored before the policy is mutated too.
+	updated, err := plane.es.AppV1().EasyServices(ns).Patch(ctx, "before", types.MergePatchType, []byte(`{"spec":{"replicas":2}}`), metav1.PatchOptions{})
+	if err != nil {
+		t.Fatalf("update of before: %v", err)
+	}
+	check("the update's answer", updated, true)
+	check("the value of before in our etcd after its update", storedEasyService(t, ns, "before"), true)
+
+	other, err := plane.es.AppV1().EasyServices(unbound).Create(ctx, easyService("web", 1), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create in the unbound namespace %s: %v", unbound, err)
+	}
+	check("the create's answer in the unbound namespace", other, false)
+	if got, err = plane.es.AppV1().EasyServices(unbound).Get(ctx, "web", metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	check("a GET in the unbound namespace", got, false)
+	check("the value in our etcd in the unbound namespace", storedEasyService(t, unbound, "web"), false)
+
+	// In v1beta1 the variables are spec.envs.
+	size := int32(1)
+	beta := &v1beta1.EasyService{ObjectMeta: metav1.ObjectMeta{Name: "web-v1beta1"},
+		Spec: v1beta1.EasyServiceSpec{Replicas: &size, Image: "nginx:1.27", Ports: []corev1.ServicePort{{Port: 80}}}}
+	betaMutated := func(what string, es *v1beta1.EasyService) {
+		t.Helper()
+		if es.Labels[label] != "true" || !slices.Contains(es.Spec.Envs, env) {
+			t.Errorf("%s: labels %v, envs %v, want the label %s and the variable %s", what, es.Labels, es.Spec.Envs, label, env.Name)
+		}
+	}
+	createdBeta, err := plane.es.AppV1beta1().EasyServices(ns).Create(ctx, beta, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("v1beta1 create: %v", err)
+	}
+	betaMutated("the v1beta1 create's answer", createdBeta)
+	gotBeta, err := plane.es.AppV1beta1().EasyServices(ns).Get(ctx, "web-v1beta1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	betaMutated("a v1beta1 GET of web-v1beta1", gotBeta)
+	if got, err = plane.es.AppV1().EasyServices(ns).Get(ctx, "web-v1beta1", metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	check("a v1 GET of web-v1beta1", got, true)
+	check("the value of web-v1beta1 in our etcd", storedEasyService(t, ns, "web-v1beta1"), true)
 }

@@ -38,6 +38,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -195,6 +196,20 @@ func serverRequests(offset int64) ([]serverRequest, error) {
 		index[ev.AuditID] = len(requests)
 		requests = append(requests, serverRequest{ev})
 	}
+}
+
+// serverMade tells whether kube-apiserver's audit log holds an authorized request of the server that
+// match accepts.
+func serverMade(t *testing.T, match func(r serverRequest, a authorizationv1.ResourceAttributes) bool) bool {
+	t.Helper()
+	requests, err := serverRequests(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.ContainsFunc(requests, func(r serverRequest) bool {
+		a, ok := r.attributes()
+		return ok && r.authorized() && match(r, a)
+	})
 }
 
 // expectedRefusals are the namespaces in which a test made kube-apiserver refuse the server on

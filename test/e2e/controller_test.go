@@ -184,7 +184,7 @@ spec:
     limits: {cpu: 500m, memory: 128Mi}
   ports:
   - {name: http, port: 80, targetPort: 8080}
-  - {name: metrics, port: 9090, targetPort: metrics, appProtocol: http}
+  - {name: metrics, port: 9090, targetPort: 9100, appProtocol: http}
   serviceType: NodePort
 `
 
@@ -217,9 +217,10 @@ func TestControllerCreatesChildren(t *testing.T) {
 		c.Resources.Requests.Cpu().String() != "100m" || c.Resources.Limits.Memory().String() != "128Mi" {
 		t.Errorf("container = %+v", c)
 	}
-	// A numeric target port is a container port; a named one refers to the image's.
-	if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 || c.Ports[0].Protocol != corev1.ProtocolTCP {
-		t.Errorf("container ports = %+v, want only http 8080/TCP", c.Ports)
+	// Every target port is a container port, named like the EasyService's port.
+	if len(c.Ports) != 2 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 || c.Ports[0].Protocol != corev1.ProtocolTCP ||
+		c.Ports[1].Name != "metrics" || c.Ports[1].ContainerPort != 9100 || c.Ports[1].Protocol != corev1.ProtocolTCP {
+		t.Errorf("container ports = %+v, want http 8080/TCP and metrics 9100/TCP", c.Ports)
 	}
 	managers := map[string]metav1.ManagedFieldsOperationType{}
 	for _, m := range d.ManagedFields {
@@ -240,7 +241,7 @@ func TestControllerCreatesChildren(t *testing.T) {
 	if http.Name != "http" || http.Port != 80 || http.TargetPort != intstr.FromInt32(8080) || http.Protocol != corev1.ProtocolTCP || http.NodePort == 0 {
 		t.Errorf("Service port http = %+v, want 80→8080/TCP with an allocated nodePort", http)
 	}
-	if metrics.Name != "metrics" || metrics.TargetPort != intstr.FromString("metrics") || metrics.AppProtocol == nil || *metrics.AppProtocol != "http" {
+	if metrics.Name != "metrics" || metrics.TargetPort != intstr.FromInt32(9100) || metrics.AppProtocol == nil || *metrics.AppProtocol != "http" {
 		t.Errorf("Service port metrics = %+v", metrics)
 	}
 
@@ -430,40 +431,6 @@ func freeNodePort(t *testing.T) int32 {
 		t.Fatalf("every node port in %d-%d is taken", first, last)
 	}
 	return free[rand.IntN(len(free))]
-}
-
-// TestControllerNodePortConflict: two EasyServices ask for one nodePort; the second reports the
-// cluster's refusal, and gets the port once the first is deleted.
-func TestControllerNodePortConflict(t *testing.T) {
-	ns := createNamespace(t, "ctrl-nodeport")
-	n := "--namespace=" + ns
-	nodePort := freeNodePort(t)
-	manifest := func(name string) string {
-		return fmt.Sprintf(`apiVersion: app.easyservice.io/v1
-kind: EasyService
-metadata: {name: %s}
-spec:
-  image: nginx:1.27
-  ports: [{port: 80, nodePort: %d}]
-`, name, nodePort)
-	}
-	kubectl(t, manifest("first"), "apply", n, "-f", "-")
-	waitReady(t, ns, "first")
-	kubectl(t, manifest("second"), "apply", n, "-f", "-")
-
-	ready := waitReadyReason(t, ns, "second", "ServiceFailed")
-	if ready.Status != metav1.ConditionFalse || !strings.Contains(ready.Message, "provided port is already allocated") {
-		t.Errorf("Ready = %+v, want the API's message", ready)
-	}
-	waitEvent(t, ns, "second", "Warning/ServiceFailed")
-	// The rest of the EasyService is made.
-	waitDeployment(t, ns, "second", "created", func(*appsv1.Deployment) bool { return true })
-
-	kubectl(t, "", "delete", n, "esvc", "first")
-	waitService(t, ns, "second", fmt.Sprintf("nodePort %d", nodePort), func(s *corev1.Service) bool {
-		return s.Spec.Ports[0].NodePort == nodePort
-	})
-	waitReady(t, ns, "second")
 }
 
 // TestControllerDeletion: deleting an EasyService deletes its children through the garbage

@@ -1423,6 +1423,8 @@ func unprovokableWhy(p permission, uses []serverUse) (string, bool) {
 //   - the controller applies a Deployment and a Service, which creates them, and records Events;
 //     scaled twice, it updates the Deployment twice, and the event recorder writes the second
 //     "Updated Deployment" as a patch of the first's Event;
+//   - creates in a namespace with a ResourceQuota of EasyServices: the ResourceQuota plugin charges
+//     them to it (update resourcequotas/status);
 //   - a create in a missing namespace: NamespaceLifecycle looks the namespace up (get namespaces);
 //   - a request straight to the server with a ServiceAccount's bearer token: a TokenReview;
 //   - a FlowSchema whose priority level does not exist: API Priority and Fairness, in every API
@@ -1444,6 +1446,8 @@ func provokeServerRequests(t *testing.T) {
 			return *d.Spec.Replicas == replicas
 		})
 	}
+
+	provokeQuotaCharge(t, ns)
 
 	missing := fmt.Sprintf("install-rbac-missing-%d", time.Now().UnixNano()%1_000_000)
 	es := &v1.EasyService{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: v1.EasyServiceSpec{Image: "nginx:1.27", Ports: []v1.EasyServicePort{{Port: 80}}}}
@@ -1481,13 +1485,8 @@ spec:
 	// condition of one FlowSchema at most 6 times a minute and then leaves it for 30 s or more, so
 	// by the 7th change ours writes it, if not before.
 	for i := 0; ; i++ {
-		requests, err := serverRequests(0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if slices.ContainsFunc(requests, func(r serverRequest) bool {
-			a, _ := r.attributes()
-			return r.authorized() && a.Verb == "patch" && a.Resource == "flowschemas" && a.Subresource == "status" && a.Name == name
+		if serverMade(t, func(_ serverRequest, a authorizationv1.ResourceAttributes) bool {
+			return a.Verb == "patch" && a.Resource == "flowschemas" && a.Subresource == "status" && a.Name == name
 		}) {
 			t.Logf("the server set the Dangling condition of FlowSchema %s after %d change(s) of its priority level", name, i)
 			return
@@ -1513,6 +1512,38 @@ spec:
 			}
 			return false, fmt.Sprintf("%+v", fs.Status.Conditions)
 		})
+	}
+}
+
+// provokeQuotaCharge makes the server charge a create to a ResourceQuota of namespace. The quota
+// counts the EasyServices there (kube-controller-manager's count in its status) before the
+// creates; a create the server admits before its informer has that status is not charged, so
+// they go on, one a second, until kube-apiserver's audit log shows the charge.
+func provokeQuotaCharge(t *testing.T, namespace string) {
+	t.Helper()
+	ctx := t.Context()
+	n := "--namespace=" + namespace
+	kubectl(t, "", "create", "quota", "easyservices", "--hard="+string(easyServiceCount)+"=100", n)
+	list, err := plane.es.AppV1().EasyServices(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitQuotaUsed(t, namespace, "easyservices", 100, int64(len(list.Items)), "the EasyServices there")
+	for i := 0; ; i++ {
+		if serverMade(t, func(_ serverRequest, a authorizationv1.ResourceAttributes) bool {
+			return a.Verb == "update" && a.Resource == "resourcequotas" && a.Subresource == "status" && a.Namespace == namespace
+		}) {
+			t.Logf("the server charged ResourceQuota %s/easyservices after %d create(s)", namespace, i)
+			return
+		}
+		if i == 10 {
+			t.Errorf("the server never charged ResourceQuota %s/easyservices", namespace)
+			return
+		}
+		if _, err := plane.es.AppV1().EasyServices(namespace).Create(ctx, easyService(fmt.Sprintf("quota-%d", i), 1), metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create in the namespace of ResourceQuota easyservices: %v", err)
+		}
+		time.Sleep(time.Second)
 	}
 }
 

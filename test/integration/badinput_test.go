@@ -98,6 +98,7 @@ func TestBadInput(t *testing.T) {
 		{"port above 65535", "POST", collection, j, esBody("v7", `{"image":"nginx:1","ports":[{"port":70000}]}`), 422, []string{"spec.ports[0].port"}},
 		{"target port above 65535", "POST", collection, j, esBody("v8", `{"image":"nginx:1","ports":[{"port":80,"targetPort":70000}]}`), 422, []string{"spec.ports[0].targetPort"}},
 		{"target port not a name", "POST", collection, j, esBody("v9", `{"image":"nginx:1","ports":[{"port":80,"targetPort":"NOT_A_NAME"}]}`), 422, []string{"spec.ports[0].targetPort"}},
+		{"named target port", "POST", collection, j, esBody("v9a", `{"image":"nginx:1","ports":[{"name":"http","port":80,"targetPort":"http"}]}`), 422, []string{"spec.ports[0].targetPort", "must be a number"}},
 		{"protocol", "POST", collection, j, esBody("v10", `{"image":"nginx:1","ports":[{"port":80,"protocol":"HTTP"}]}`), 422, []string{"spec.ports[0].protocol", "Unsupported value"}},
 		{"port name", "POST", collection, j, esBody("v11", `{"image":"nginx:1","ports":[{"name":"HTTP_PORT","port":80}]}`), 422, []string{"spec.ports[0].name"}},
 		{"names required with several ports", "POST", collection, j, esBody("v12", `{"image":"nginx:1","ports":[{"port":80},{"port":443}]}`), 422, []string{"spec.ports[0].name: Required value", "spec.ports[1].name: Required value"}},
@@ -115,6 +116,7 @@ func TestBadInput(t *testing.T) {
 		{"requests above limits", "POST", collection, j, esBody("v24", `{"image":"nginx:1","ports":[{"port":80}],"resources":{"requests":{"cpu":"2"},"limits":{"cpu":"1"}}}`), 422, []string{"spec.resources.requests[cpu]"}},
 		{"negative quantity", "POST", collection, j, esBody("v25", `{"image":"nginx:1","ports":[{"port":80}],"resources":{"requests":{"memory":"-1Gi"}}}`), 422, []string{"spec.resources.requests[memory]"}},
 		{"v1beta1 negative size names size", "POST", betaCollection, j, `{"apiVersion":"app.easyservice.io/v1beta1","kind":"EasyService","metadata":{"name":"b1"},"spec":{"size":-1,"image":"nginx:1","ports":[{"port":80}]}}`, 422, []string{"spec.size"}},
+		{"v1beta1 named target port", "POST", betaCollection, j, `{"apiVersion":"app.easyservice.io/v1beta1","kind":"EasyService","metadata":{"name":"b3"},"spec":{"image":"nginx:1","ports":[{"name":"http","port":80,"targetPort":"http"}]}}`, 422, []string{"spec.ports[0].targetPort", "must be a number"}},
 		{"v1beta1 bad env names envs", "POST", betaCollection, j, `{"apiVersion":"app.easyservice.io/v1beta1","kind":"EasyService","metadata":{"name":"b2"},"spec":{"image":"nginx:1","ports":[{"port":80}],"envs":[{"name":"1=A"}]}}`, 422, []string{"spec.envs[0].name"}},
 		{"dry run of an invalid object", "POST", collection + "?dryRun=All", j, esBody("v26", `{"image":"","ports":[{"port":80}]}`), 422, []string{"spec.image"}},
 

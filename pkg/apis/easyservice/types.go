@@ -62,7 +62,8 @@ type EasyServicePort struct {
 	AppProtocol *string
 	// Port is the port the Service exposes.
 	Port int32
-	// TargetPort is the container's port, a number or an IANA service name.
+	// TargetPort is the container's port, a number. Only an object stored before names were refused
+	// can have a name.
 	TargetPort intstr.IntOrString
 	// NodePort is the port on every node for NodePort and LoadBalancer services.
 	NodePort int32

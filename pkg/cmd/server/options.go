@@ -32,6 +32,7 @@ import (
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
@@ -232,6 +233,18 @@ func NewOptions() *Options {
 	// Store every version as v1, in protobuf (--storage-media-type).
 	o.RecommendedOptions.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(v1.SchemeGroupVersion, schema.GroupKind{Group: v1.GroupName})
 	o.RecommendedOptions.Etcd.DefaultStorageMediaType = runtime.ContentTypeProtobuf
+	// The admission chain (admission.go, quota.go): EasyServiceConflicts right after
+	// NamespaceLifecycle, and ResourceQuota last, as in kube-apiserver, so a request a plugin
+	// refuses is never charged to a quota.
+	addAdmissionPlugins(o.RecommendedOptions.Admission)
+	addQuotaAdmission(o.RecommendedOptions.Admission)
+	o.RecommendedOptions.ExtraAdmissionInitializers = func(c *genericapiserver.RecommendedConfig) ([]admission.PluginInitializer, error) {
+		quota, err := quotaAdmissionInitializers(c)
+		if err != nil {
+			return nil, err
+		}
+		return append(quota, &conflictsInitializer{config: c}), nil
+	}
 	return o
 }
 

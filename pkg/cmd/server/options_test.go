@@ -119,3 +119,41 @@ func TestControllerConfig(t *testing.T) {
 		t.Error("Config without a cluster succeeded")
 	}
 }
+
+// TestAdmissionPlugins: EasyServiceConflicts is registered, on by default after NamespaceLifecycle,
+// listed by --help, and --enable/--disable-admission-plugins take its name.
+func TestAdmissionPlugins(t *testing.T) {
+	o := NewOptions()
+	want := "NamespaceLifecycle,EasyServiceConflicts,MutatingAdmissionPolicy,MutatingAdmissionWebhook,ValidatingAdmissionPolicy,ValidatingAdmissionWebhook,ResourceQuota"
+	if got := strings.Join(o.RecommendedOptions.Admission.RecommendedPluginOrder, ","); got != want {
+		t.Errorf("admission plugins in order: %s, want %s", got, want)
+	}
+	if o.RecommendedOptions.Admission.DefaultOffPlugins.Has("EasyServiceConflicts") {
+		t.Error("EasyServiceConflicts is off by default")
+	}
+	fss := o.Flags()
+	usage := fss.FlagSet("admission").FlagUsages()
+	if !strings.Contains(usage, "EasyServiceConflicts") {
+		t.Errorf("--help of admission does not list EasyServiceConflicts:\n%s", usage)
+	}
+	for _, flag := range []string{"--enable-admission-plugins", "--disable-admission-plugins"} {
+		o := NewOptions()
+		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+		o.RecommendedOptions.Admission.AddFlags(fs)
+		if err := fs.Parse([]string{flag + "=EasyServiceConflicts"}); err != nil {
+			t.Fatal(err)
+		}
+		if errs := o.RecommendedOptions.Admission.Validate(); len(errs) != 0 {
+			t.Errorf("%s=EasyServiceConflicts: %v", flag, errs)
+		}
+		fs = pflag.NewFlagSet("test", pflag.ContinueOnError)
+		o = NewOptions()
+		o.RecommendedOptions.Admission.AddFlags(fs)
+		if err := fs.Parse([]string{flag + "=EasyServiceConflict"}); err != nil {
+			t.Fatal(err)
+		}
+		if errs := o.RecommendedOptions.Admission.Validate(); len(errs) == 0 {
+			t.Errorf("%s=EasyServiceConflict (a typo) accepted", flag)
+		}
+	}
+}

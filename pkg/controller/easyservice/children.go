@@ -105,8 +105,8 @@ func newContainer(es *v1.EasyService) *corev1apply.ContainerApplyConfiguration {
 }
 
 // containerPorts returns a container port, named like the EasyService port, per numeric target
-// port. A named target port refers to a port of the image the EasyService does not describe, so it
-// gets none. Two EasyService ports may share a target port: the container declares it once.
+// port. A named target port, which only an EasyService stored before validation refused them can
+// have, gets none. Two EasyService ports may share a target port: the container declares it once.
 func containerPorts(ports []v1.EasyServicePort) []*corev1apply.ContainerPortApplyConfiguration {
 	type key struct {
 		port     int32

@@ -512,7 +512,7 @@ func schema_pkg_apis_easyservice_v1_EasyServicePort(ref common.ReferenceCallback
 					},
 					"targetPort": {
 						SchemaProps: spec.SchemaProps{
-							Description: "targetPort is the container's port: a number 1-65535 or an IANA service name. Defaults to port.",
+							Description: "targetPort is the container's port, a number 1-65535; the container declares it, named like this port. (A name is refused: the container has no port of its own to name.) Defaults to port.",
 							Ref:         ref(intstr.IntOrString{}.OpenAPIModelName()),
 						},
 					},

@@ -108,7 +108,8 @@ type EasyServicePort struct {
 	// +required
 	Port int32 `json:"port" protobuf:"varint,4,opt,name=port"`
 
-	// targetPort is the container's port: a number 1-65535 or an IANA service name.
+	// targetPort is the container's port, a number 1-65535; the container declares it, named like
+	// this port. (A name is refused: the container has no port of its own to name.)
 	// Defaults to port.
 	// +optional
 	TargetPort intstr.IntOrString `json:"targetPort,omitempty" protobuf:"bytes,5,opt,name=targetPort"`

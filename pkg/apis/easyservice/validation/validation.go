@@ -110,7 +110,7 @@ func ValidateEasyService(obj *easyservice.EasyService, opts Options) field.Error
 // ValidateEasyServiceUpdate validates an update of an EasyService's metadata and spec.
 func ValidateEasyServiceUpdate(newObj, oldObj *easyservice.EasyService, opts Options) field.ErrorList {
 	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&newObj.ObjectMeta, &oldObj.ObjectMeta, field.NewPath("metadata"))
-	allErrs = append(allErrs, ValidateEasyServiceSpec(&newObj.Spec, field.NewPath("spec"), opts)...)
+	allErrs = append(allErrs, validateSpec(&newObj.Spec, &oldObj.Spec, field.NewPath("spec"), opts)...)
 	return allErrs
 }
 
@@ -123,6 +123,13 @@ func ValidateEasyServiceStatusUpdate(newObj, oldObj *easyservice.EasyService) fi
 
 // ValidateEasyServiceSpec validates a defaulted EasyServiceSpec.
 func ValidateEasyServiceSpec(spec *easyservice.EasyServiceSpec, fldPath *field.Path, opts Options) field.ErrorList {
+	return validateSpec(spec, nil, fldPath, opts)
+}
+
+// validateSpec validates a defaulted EasyServiceSpec, on update against the stored oldSpec (nil on
+// create): a rule tightened after objects were stored lets an update keep what the stored object
+// already has, so that those objects stay updatable (labels, finalizers, the garbage collector).
+func validateSpec(spec, oldSpec *easyservice.EasyServiceSpec, fldPath *field.Path, opts Options) field.ErrorList {
 	allErrs := field.ErrorList{}
 	allErrs = append(allErrs, apimachineryvalidation.ValidateNonnegativeField(int64(spec.Replicas), fldPath.Child("replicas"))...)
 	allErrs = append(allErrs, validateImage(spec.Image, fldPath.Child("image"))...)
@@ -130,8 +137,26 @@ func ValidateEasyServiceSpec(spec *easyservice.EasyServiceSpec, fldPath *field.P
 	allErrs = append(allErrs, validateEnv(spec.Env, fldPath.Child("env"))...)
 	allErrs = append(allErrs, validateResources(&spec.Resources, fldPath.Child("resources"))...)
 	allErrs = append(allErrs, validateServiceType(spec.ServiceType, fldPath.Child("serviceType"))...)
-	allErrs = append(allErrs, validatePorts(spec.Ports, spec.ServiceType, fldPath.Child("ports"), opts)...)
+	allErrs = append(allErrs, validatePorts(spec.Ports, spec.ServiceType, storedTargetPortNames(oldSpec), fldPath.Child("ports"), opts)...)
 	return allErrs
+}
+
+// storedTargetPortNames returns the named target ports of a stored spec, which an update may keep
+// although a new object may not have them; nil for none.
+func storedTargetPortNames(oldSpec *easyservice.EasyServiceSpec) sets.Set[string] {
+	if oldSpec == nil {
+		return nil
+	}
+	var names sets.Set[string]
+	for _, p := range oldSpec.Ports {
+		if p.TargetPort.Type == intstr.String {
+			if names == nil {
+				names = sets.New[string]()
+			}
+			names.Insert(p.TargetPort.StrVal)
+		}
+	}
+	return names
 }
 
 // validateImage checks that the image is set and has no whitespace.
@@ -168,8 +193,9 @@ func validateServiceType(serviceType corev1.ServiceType, fldPath *field.Path) fi
 	return allErrs
 }
 
-// validatePorts checks every port and that ports, names and node ports are unique.
-func validatePorts(ports []easyservice.EasyServicePort, serviceType corev1.ServiceType, fldPath *field.Path, opts Options) field.ErrorList {
+// validatePorts checks every port and that ports, names and node ports are unique. storedNames are
+// the named target ports an update may keep.
+func validatePorts(ports []easyservice.EasyServicePort, serviceType corev1.ServiceType, storedNames sets.Set[string], fldPath *field.Path, opts Options) field.ErrorList {
 	allErrs := field.ErrorList{}
 	if len(ports) == 0 {
 		if serviceTypesRequiringPorts.Has(serviceType) {
@@ -181,7 +207,7 @@ func validatePorts(ports []easyservice.EasyServicePort, serviceType corev1.Servi
 	requireName := len(ports) > 1
 	allNames := sets.New[string]()
 	for i := range ports {
-		allErrs = append(allErrs, validatePort(&ports[i], requireName, allNames, fldPath.Index(i))...)
+		allErrs = append(allErrs, validatePort(&ports[i], requireName, allNames, storedNames, fldPath.Index(i))...)
 		allErrs = append(allErrs, validateNodePort(ports[i].NodePort, serviceType, fldPath.Index(i).Child("nodePort"), opts)...)
 	}
 	allErrs = append(allErrs, validateUniquePorts(ports, fldPath)...)
@@ -190,7 +216,8 @@ func validatePorts(ports []easyservice.EasyServicePort, serviceType corev1.Servi
 }
 
 // validatePort checks one port on its own, and records its name in allNames to find duplicates.
-func validatePort(port *easyservice.EasyServicePort, requireName bool, allNames sets.Set[string], fldPath *field.Path) field.ErrorList {
+// storedNames are the named target ports an update may keep.
+func validatePort(port *easyservice.EasyServicePort, requireName bool, allNames, storedNames sets.Set[string], fldPath *field.Path) field.ErrorList {
 	allErrs := field.ErrorList{}
 
 	namePath := fldPath.Child("name")
@@ -213,7 +240,7 @@ func validatePort(port *easyservice.EasyServicePort, requireName bool, allNames 
 	}
 
 	allErrs = append(allErrs, validateProtocol(port.Protocol, fldPath.Child("protocol"))...)
-	allErrs = append(allErrs, validatePortNumOrName(port.TargetPort, fldPath.Child("targetPort"))...)
+	allErrs = append(allErrs, validateTargetPort(port.TargetPort, storedNames, fldPath.Child("targetPort"))...)
 
 	if port.AppProtocol != nil {
 		for _, msg := range validation.IsQualifiedName(*port.AppProtocol) {
@@ -234,8 +261,15 @@ func validateProtocol(protocol corev1.Protocol, fldPath *field.Path) field.Error
 	return allErrs
 }
 
-// validatePortNumOrName checks that a port is a number 1-65535 or an IANA service name.
-func validatePortNumOrName(port intstr.IntOrString, fldPath *field.Path) field.ErrorList {
+// namedTargetPortMsg explains why a target port must be a number. A Service's named targetPort
+// refers to a container port of that name, and the container's ports are the ones the controller
+// declares, one per numeric targetPort: a name that is not one of those matches nothing and the
+// Service routes nowhere, and one that is would only restate a number the spec already has.
+const namedTargetPortMsg = "must be a number: an EasyService's container has only the ports its numeric targetPorts declare, so a name would route nowhere"
+
+// validateTargetPort checks that a target port is a number 1-65535. A name is refused unless the
+// stored object has it (storedNames; objects written before names were refused).
+func validateTargetPort(port intstr.IntOrString, storedNames sets.Set[string], fldPath *field.Path) field.ErrorList {
 	allErrs := field.ErrorList{}
 	switch port.Type {
 	case intstr.Int:
@@ -243,8 +277,8 @@ func validatePortNumOrName(port intstr.IntOrString, fldPath *field.Path) field.E
 			allErrs = append(allErrs, field.Invalid(fldPath, port.IntVal, msg))
 		}
 	case intstr.String:
-		for _, msg := range validation.IsValidPortName(port.StrVal) {
-			allErrs = append(allErrs, field.Invalid(fldPath, port.StrVal, msg))
+		if !storedNames.Has(port.StrVal) {
+			allErrs = append(allErrs, field.Invalid(fldPath, port.StrVal, namedTargetPortMsg))
 		}
 	default:
 		allErrs = append(allErrs, field.InternalError(fldPath, fmt.Errorf("unknown type %v", port.Type)))

@@ -177,7 +177,7 @@ func TestValidateEasyService(t *testing.T) {
 					Requests: corev1.ResourceList{corev1.ResourceCPU: q("500m"), corev1.ResourceMemory: q("128Mi"), corev1.ResourceEphemeralStorage: q("1Gi")},
 				},
 				Ports: []easyservice.EasyServicePort{
-					{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromString("http"), NodePort: 30000, AppProtocol: ptr.To("http")},
+					{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080), NodePort: 30000, AppProtocol: ptr.To("http")},
 					{Name: "h2c", Protocol: corev1.ProtocolTCP, Port: 81, TargetPort: intstr.FromInt32(8081), NodePort: 32767, AppProtocol: ptr.To("kubernetes.io/h2c")},
 					{Name: "dns", Protocol: corev1.ProtocolUDP, Port: 53, TargetPort: intstr.FromInt32(5353), NodePort: 30000},
 					{Name: "sctp", Protocol: corev1.ProtocolSCTP, Port: 9999, TargetPort: intstr.FromInt32(65535)},
@@ -242,11 +242,15 @@ func TestValidateEasyService(t *testing.T) {
 			expect: []string{invalid + "spec.ports[0].targetPort"}},
 		{name: "target port too large", tweak: func(es *easyservice.EasyService) { es.Spec.Ports[0].TargetPort = intstr.FromInt32(70000) },
 			expect: []string{invalid + "spec.ports[0].targetPort"}},
-		{name: "target port name valid", tweak: func(es *easyservice.EasyService) { es.Spec.Ports[0].TargetPort = intstr.FromString("http-alt") }},
+		{name: "target port name", tweak: func(es *easyservice.EasyService) { es.Spec.Ports[0].TargetPort = intstr.FromString("http") },
+			expect: []string{invalid + "spec.ports[0].targetPort"}},
+		{name: "target port name of another port", tweak: withPorts(port("http", 8080), easyservice.EasyServicePort{
+			Name: "web", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromString("http")}),
+			expect: []string{invalid + "spec.ports[1].targetPort"}},
 		{name: "target port name invalid", tweak: func(es *easyservice.EasyService) { es.Spec.Ports[0].TargetPort = intstr.FromString("not_valid") },
 			expect: []string{invalid + "spec.ports[0].targetPort"}},
 		{name: "target port name empty", tweak: func(es *easyservice.EasyService) { es.Spec.Ports[0].TargetPort = intstr.FromString("") },
-			expect: []string{invalid + "spec.ports[0].targetPort", invalid + "spec.ports[0].targetPort"}},
+			expect: []string{invalid + "spec.ports[0].targetPort"}},
 		{name: "target port of unknown type", tweak: func(es *easyservice.EasyService) {
 			es.Spec.Ports[0].TargetPort = intstr.IntOrString{Type: 7}
 		}, expect: []string{string(field.ErrorTypeInternal) + " spec.ports[0].targetPort"}},
@@ -478,6 +482,12 @@ func TestValidateEasyServiceMessages(t *testing.T) {
 			message: "must be less than or equal to cpu limit of 500m",
 		},
 		{
+			name:    "named target port",
+			tweak:   func(es *easyservice.EasyService) { es.Spec.Ports[0].TargetPort = intstr.FromString("http") },
+			opts:    DefaultOptions(),
+			message: "must be a number: an EasyService's container has only the ports its numeric targetPorts declare",
+		},
+		{
 			name:    "image whitespace",
 			tweak:   func(es *easyservice.EasyService) { es.Spec.Image = "nginx:1.27 " },
 			opts:    DefaultOptions(),
@@ -541,6 +551,8 @@ func TestValidateEasyServiceUpdate(t *testing.T) {
 		}, expect: []string{required + "spec.image", invalid + "spec.ports[0].nodePort"}},
 		{name: "invalid label", tweak: func(es *easyservice.EasyService) { es.Labels = map[string]string{"a b": "c"} },
 			expect: []string{invalid + "metadata.labels"}},
+		{name: "named target port added", tweak: func(es *easyservice.EasyService) { es.Spec.Ports[0].TargetPort = intstr.FromString("http") },
+			expect: []string{invalid + "spec.ports[0].targetPort"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -550,6 +562,38 @@ func TestValidateEasyServiceUpdate(t *testing.T) {
 			expectErrors(t, ValidateEasyServiceUpdate(newObj, oldObj, DefaultOptions()), tc.expect)
 		})
 	}
+}
+
+// TestValidateEasyServiceUpdateStoredNamedTargetPort: an object stored before named target ports
+// were refused stays updatable as long as it keeps its names; it cannot add another.
+func TestValidateEasyServiceUpdateStoredNamedTargetPort(t *testing.T) {
+	stored := storedEasyService()
+	stored.Spec.Ports = []easyservice.EasyServicePort{port("http", 80), {
+		Name: "metrics", Protocol: corev1.ProtocolTCP, Port: 9090, TargetPort: intstr.FromString("metrics")}}
+	tests := []struct {
+		name   string
+		tweak  func(*easyservice.EasyService)
+		expect []string
+	}{
+		{name: "labels change", tweak: func(es *easyservice.EasyService) { es.Labels = map[string]string{"app": "web"} }},
+		{name: "finalizer added", tweak: func(es *easyservice.EasyService) { es.Finalizers = []string{"foregroundDeletion"} }},
+		{name: "image change", tweak: func(es *easyservice.EasyService) { es.Spec.Image = "nginx:1.28" }},
+		{name: "the name moves to another port", tweak: func(es *easyservice.EasyService) {
+			es.Spec.Ports[0].TargetPort, es.Spec.Ports[1].TargetPort = intstr.FromString("metrics"), intstr.FromInt32(9090)
+		}},
+		{name: "the name replaced by a number", tweak: func(es *easyservice.EasyService) { es.Spec.Ports[1].TargetPort = intstr.FromInt32(9090) }},
+		{name: "another name", tweak: func(es *easyservice.EasyService) { es.Spec.Ports[1].TargetPort = intstr.FromString("prometheus") },
+			expect: []string{invalid + "spec.ports[1].targetPort"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			newObj := stored.DeepCopy()
+			tc.tweak(newObj)
+			expectErrors(t, ValidateEasyServiceUpdate(newObj, stored, DefaultOptions()), tc.expect)
+		})
+	}
+	// A new object may not have it.
+	expectErrors(t, ValidateEasyService(stored, DefaultOptions()), []string{invalid + "spec.ports[1].targetPort"})
 }
 
 // validStatus returns a consistent status of a healthy EasyService.

@@ -38,7 +38,8 @@ type EasyServicePortApplyConfiguration struct {
 	AppProtocol *string `json:"appProtocol,omitempty"`
 	// port is the port the Service exposes, 1-65535.
 	Port *int32 `json:"port,omitempty"`
-	// targetPort is the container's port: a number 1-65535 or an IANA service name.
+	// targetPort is the container's port, a number 1-65535; the container declares it, named like
+	// this port. (A name is refused: the container has no port of its own to name.)
 	// Defaults to port.
 	TargetPort *intstr.IntOrString `json:"targetPort,omitempty"`
 	// nodePort is the port on every node when serviceType is NodePort or LoadBalancer.
