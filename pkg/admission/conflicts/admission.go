@@ -39,7 +39,6 @@ import (
 
 	"github.com/easyservice/easyservice/pkg/apis/easyservice"
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
-	controller "github.com/easyservice/easyservice/pkg/controller/easyservice"
 )
 
 // PluginName names the plugin in --enable-admission-plugins and --disable-admission-plugins.
@@ -201,7 +200,7 @@ func (p *Plugin) warnForeignChildren(ctx context.Context, es *easyservice.EasySe
 		}
 		warning.AddWarning(ctx, "", fmt.Sprintf(
 			"%s %s/%s exists and no EasyService controls it: the controller will not adopt it, and this EasyService reports %s until it is gone",
-			child.kind, es.Namespace, es.Name, controller.ReasonResourceExists))
+			child.kind, es.Namespace, es.Name, v1.ReasonResourceExists))
 	}
 }
 

@@ -89,16 +89,6 @@ type EasyServiceStatus struct {
 	Conditions []metav1.Condition
 }
 
-// Condition types of an EasyService.
-const (
-	// ConditionAvailable mirrors the Deployment's Available condition.
-	ConditionAvailable = "Available"
-	// ConditionProgressing mirrors the Deployment's Progressing condition.
-	ConditionProgressing = "Progressing"
-	// ConditionReady summarizes whether the EasyService serves at its desired scale.
-	ConditionReady = "Ready"
-)
-
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // EasyServiceList is a list of EasyServices.

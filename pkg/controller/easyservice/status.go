@@ -28,36 +28,6 @@ import (
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 )
 
-// The condition types of an EasyService. Available and Progressing mirror the Deployment's; Ready
-// sums up the EasyService.
-const (
-	ConditionAvailable   = string(appsv1.DeploymentAvailable)
-	ConditionProgressing = string(appsv1.DeploymentProgressing)
-	ConditionReady       = "Ready"
-)
-
-// The reasons of the conditions the controller sets itself; the Deployment's own reasons are
-// mirrored as they are. Most are also the reasons of the events that report the same thing.
-const (
-	// ReasonAllReplicasReady: Ready is True.
-	ReasonAllReplicasReady = "AllReplicasReady"
-	// ReasonDeploymentNotReady: the Deployment has not rolled out the current spec to all replicas.
-	ReasonDeploymentNotReady = "DeploymentNotReady"
-	// ReasonDeploymentNotFound: no Deployment controlled by the EasyService exists (yet).
-	ReasonDeploymentNotFound = "DeploymentNotFound"
-	// ReasonServiceNotFound: no Service controlled by the EasyService exists (yet).
-	ReasonServiceNotFound = "ServiceNotFound"
-	// ReasonConditionNotReported: the Deployment has not reported the mirrored condition yet.
-	ReasonConditionNotReported = "ConditionNotReported"
-	// ReasonResourceExists: a Deployment or Service with the EasyService's name exists and is not
-	// controlled by it; the controller never adopts or overwrites it.
-	ReasonResourceExists = "ResourceExists"
-	// ReasonDeploymentFailed: the cluster refused the Deployment.
-	ReasonDeploymentFailed = "DeploymentFailed"
-	// ReasonServiceFailed: the cluster refused the Service.
-	ReasonServiceFailed = "ServiceFailed"
-)
-
 // problem is something that keeps an EasyService from being Ready that the sync found: a child it
 // does not control, or one the cluster refused. Its reason and message go to the Ready condition and
 // to a Warning event.
@@ -101,7 +71,7 @@ func computeStatus(es *v1.EasyService, obs observed, now metav1.Time) v1.EasySer
 	// Keep the conditions we own, with their transition times; drop any other.
 	for _, c := range es.Status.Conditions {
 		switch c.Type {
-		case ConditionAvailable, ConditionProgressing, ConditionReady:
+		case v1.EasyServiceAvailable, v1.EasyServiceProgressing, v1.EasyServiceReady:
 			status.Conditions = append(status.Conditions, *c.DeepCopy())
 		}
 	}
@@ -120,7 +90,7 @@ func computeStatus(es *v1.EasyService, obs observed, now metav1.Time) v1.EasySer
 // mirroredCondition returns the Deployment's condition of type t as an EasyService condition.
 func mirroredCondition(d *appsv1.Deployment, t appsv1.DeploymentConditionType) metav1.Condition {
 	if d == nil {
-		return metav1.Condition{Type: string(t), Status: metav1.ConditionUnknown, Reason: ReasonDeploymentNotFound,
+		return metav1.Condition{Type: string(t), Status: metav1.ConditionUnknown, Reason: v1.ReasonDeploymentNotFound,
 			Message: "No Deployment controlled by this EasyService exists"}
 	}
 	for _, dc := range d.Status.Conditions {
@@ -129,11 +99,11 @@ func mirroredCondition(d *appsv1.Deployment, t appsv1.DeploymentConditionType) m
 		}
 		c := metav1.Condition{Type: string(t), Status: metav1.ConditionStatus(dc.Status), Reason: dc.Reason, Message: dc.Message}
 		if c.Reason == "" {
-			c.Reason = ReasonConditionNotReported
+			c.Reason = v1.ReasonConditionNotReported
 		}
 		return c
 	}
-	return metav1.Condition{Type: string(t), Status: metav1.ConditionUnknown, Reason: ReasonConditionNotReported,
+	return metav1.Condition{Type: string(t), Status: metav1.ConditionUnknown, Reason: v1.ReasonConditionNotReported,
 		Message: fmt.Sprintf("The Deployment has not reported its %s condition yet", t)}
 }
 
@@ -141,7 +111,7 @@ func mirroredCondition(d *appsv1.Deployment, t appsv1.DeploymentConditionType) m
 // to every replica, all of them ready and available, and the Service exists.
 func readyCondition(obs observed, want int32) metav1.Condition {
 	notReady := func(reason, message string) metav1.Condition {
-		return metav1.Condition{Type: ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: message}
+		return metav1.Condition{Type: v1.EasyServiceReady, Status: metav1.ConditionFalse, Reason: reason, Message: message}
 	}
 	if len(obs.problems) > 0 {
 		messages := make([]string, 0, len(obs.problems))
@@ -152,24 +122,24 @@ func readyCondition(obs observed, want int32) metav1.Condition {
 	}
 	d := obs.deployment
 	if d == nil {
-		return notReady(ReasonDeploymentNotFound, "Waiting for the Deployment to be created")
+		return notReady(v1.ReasonDeploymentNotFound, "Waiting for the Deployment to be created")
 	}
 	if d.Status.ObservedGeneration < d.Generation {
-		return notReady(ReasonDeploymentNotReady, fmt.Sprintf("Waiting for the Deployment controller to observe generation %d of the Deployment", d.Generation))
+		return notReady(v1.ReasonDeploymentNotReady, fmt.Sprintf("Waiting for the Deployment controller to observe generation %d of the Deployment", d.Generation))
 	}
 	st := d.Status
 	if st.UpdatedReplicas != want || st.Replicas != want || st.ReadyReplicas != want || st.AvailableReplicas != want ||
 		(d.Spec.Replicas != nil && *d.Spec.Replicas != want) {
-		return notReady(ReasonDeploymentNotReady, fmt.Sprintf("%d of %d replicas ready and available, %d updated, %d in total",
+		return notReady(v1.ReasonDeploymentNotReady, fmt.Sprintf("%d of %d replicas ready and available, %d updated, %d in total",
 			min(st.ReadyReplicas, st.AvailableReplicas), want, st.UpdatedReplicas, st.Replicas))
 	}
 	if !deploymentConditionTrue(d, appsv1.DeploymentAvailable) {
-		return notReady(ReasonDeploymentNotReady, "The Deployment is not Available")
+		return notReady(v1.ReasonDeploymentNotReady, "The Deployment is not Available")
 	}
 	if obs.service == nil {
-		return notReady(ReasonServiceNotFound, "Waiting for the Service to be created")
+		return notReady(v1.ReasonServiceNotFound, "Waiting for the Service to be created")
 	}
-	return metav1.Condition{Type: ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonAllReplicasReady,
+	return metav1.Condition{Type: v1.EasyServiceReady, Status: metav1.ConditionTrue, Reason: v1.ReasonAllReplicasReady,
 		Message: fmt.Sprintf("%d of %d replicas ready and available", want, want)}
 }
 

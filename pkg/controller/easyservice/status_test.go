@@ -75,9 +75,9 @@ func cond(t, status, reason, message string, transition metav1.Time) metav1.Cond
 func TestComputeStatus(t *testing.T) {
 	service := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web"}}
 	readyConditions := []metav1.Condition{
-		cond(ConditionAvailable, "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", earlier),
-		cond(ConditionProgressing, "True", "NewReplicaSetAvailable", `ReplicaSet "web-1" has successfully progressed.`, earlier),
-		cond(ConditionReady, "True", ReasonAllReplicasReady, "2 of 2 replicas ready and available", earlier),
+		cond(v1.EasyServiceAvailable, "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", earlier),
+		cond(v1.EasyServiceProgressing, "True", "NewReplicaSetAvailable", `ReplicaSet "web-1" has successfully progressed.`, earlier),
+		cond(v1.EasyServiceReady, "True", v1.ReasonAllReplicasReady, "2 of 2 replicas ready and available", earlier),
 	}
 	tests := []struct {
 		name string
@@ -89,35 +89,35 @@ func TestComputeStatus(t *testing.T) {
 		name: "nothing exists yet",
 		obs:  observed{},
 		want: v1.EasyServiceStatus{ObservedGeneration: 1, Selector: webSelector, Conditions: []metav1.Condition{
-			cond(ConditionAvailable, "Unknown", ReasonDeploymentNotFound, "No Deployment controlled by this EasyService exists", now),
-			cond(ConditionProgressing, "Unknown", ReasonDeploymentNotFound, "No Deployment controlled by this EasyService exists", now),
-			cond(ConditionReady, "False", ReasonDeploymentNotFound, "Waiting for the Deployment to be created", now),
+			cond(v1.EasyServiceAvailable, "Unknown", v1.ReasonDeploymentNotFound, "No Deployment controlled by this EasyService exists", now),
+			cond(v1.EasyServiceProgressing, "Unknown", v1.ReasonDeploymentNotFound, "No Deployment controlled by this EasyService exists", now),
+			cond(v1.EasyServiceReady, "False", v1.ReasonDeploymentNotFound, "Waiting for the Deployment to be created", now),
 		}},
 	}, {
 		name: "a new Deployment without conditions",
 		obs:  observed{deployment: newDeploymentWithStatus([4]int32{}), service: service},
 		want: v1.EasyServiceStatus{ObservedGeneration: 1, Selector: webSelector, UnavailableReplicas: 2, Conditions: []metav1.Condition{
-			cond(ConditionAvailable, "Unknown", ReasonConditionNotReported, "The Deployment has not reported its Available condition yet", now),
-			cond(ConditionProgressing, "Unknown", ReasonConditionNotReported, "The Deployment has not reported its Progressing condition yet", now),
-			cond(ConditionReady, "False", ReasonDeploymentNotReady, "0 of 2 replicas ready and available, 0 updated, 0 in total", now),
+			cond(v1.EasyServiceAvailable, "Unknown", v1.ReasonConditionNotReported, "The Deployment has not reported its Available condition yet", now),
+			cond(v1.EasyServiceProgressing, "Unknown", v1.ReasonConditionNotReported, "The Deployment has not reported its Progressing condition yet", now),
+			cond(v1.EasyServiceReady, "False", v1.ReasonDeploymentNotReady, "0 of 2 replicas ready and available, 0 updated, 0 in total", now),
 		}},
 	}, {
 		name: "rolling out",
 		obs:  observed{deployment: newDeploymentWithStatus([4]int32{3, 1, 2, 2}, available, progressing), service: service},
 		want: v1.EasyServiceStatus{ObservedGeneration: 1, Selector: webSelector, Replicas: 3, UpdatedReplicas: 1, ReadyReplicas: 2, AvailableReplicas: 2,
 			Conditions: []metav1.Condition{
-				cond(ConditionAvailable, "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", now),
-				cond(ConditionProgressing, "True", "ReplicaSetUpdated", `ReplicaSet "web-2" is progressing.`, now),
-				cond(ConditionReady, "False", ReasonDeploymentNotReady, "2 of 2 replicas ready and available, 1 updated, 3 in total", now),
+				cond(v1.EasyServiceAvailable, "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", now),
+				cond(v1.EasyServiceProgressing, "True", "ReplicaSetUpdated", `ReplicaSet "web-2" is progressing.`, now),
+				cond(v1.EasyServiceReady, "False", v1.ReasonDeploymentNotReady, "2 of 2 replicas ready and available, 1 updated, 3 in total", now),
 			}},
 	}, {
 		name: "ready, from scratch",
 		obs:  observed{deployment: newDeploymentWithStatus([4]int32{2, 2, 2, 2}, available, progressed), service: service},
 		want: v1.EasyServiceStatus{ObservedGeneration: 1, Selector: webSelector, Replicas: 2, UpdatedReplicas: 2, ReadyReplicas: 2, AvailableReplicas: 2,
 			Conditions: []metav1.Condition{
-				cond(ConditionAvailable, "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", now),
-				cond(ConditionProgressing, "True", "NewReplicaSetAvailable", `ReplicaSet "web-1" has successfully progressed.`, now),
-				cond(ConditionReady, "True", ReasonAllReplicasReady, "2 of 2 replicas ready and available", now),
+				cond(v1.EasyServiceAvailable, "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", now),
+				cond(v1.EasyServiceProgressing, "True", "NewReplicaSetAvailable", `ReplicaSet "web-1" has successfully progressed.`, now),
+				cond(v1.EasyServiceReady, "True", v1.ReasonAllReplicasReady, "2 of 2 replicas ready and available", now),
 			}},
 	}, {
 		name: "ready again: transition times are kept, foreign conditions dropped",
@@ -131,18 +131,18 @@ func TestComputeStatus(t *testing.T) {
 		obs:  observed{deployment: newDeploymentWithStatus([4]int32{2, 2, 2, 2}, available, progressed)},
 		want: v1.EasyServiceStatus{ObservedGeneration: 1, Selector: webSelector, Replicas: 2, UpdatedReplicas: 2, ReadyReplicas: 2, AvailableReplicas: 2,
 			Conditions: []metav1.Condition{
-				cond(ConditionAvailable, "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", now),
-				cond(ConditionProgressing, "True", "NewReplicaSetAvailable", `ReplicaSet "web-1" has successfully progressed.`, now),
-				cond(ConditionReady, "False", ReasonServiceNotFound, "Waiting for the Service to be created", now),
+				cond(v1.EasyServiceAvailable, "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", now),
+				cond(v1.EasyServiceProgressing, "True", "NewReplicaSetAvailable", `ReplicaSet "web-1" has successfully progressed.`, now),
+				cond(v1.EasyServiceReady, "False", v1.ReasonServiceNotFound, "Waiting for the Service to be created", now),
 			}},
 	}, {
 		name: "all replicas ready but the Deployment is not Available",
 		obs:  observed{deployment: newDeploymentWithStatus([4]int32{2, 2, 2, 2}, unavailable, progressed), service: service},
 		want: v1.EasyServiceStatus{ObservedGeneration: 1, Selector: webSelector, Replicas: 2, UpdatedReplicas: 2, ReadyReplicas: 2, AvailableReplicas: 2,
 			Conditions: []metav1.Condition{
-				cond(ConditionAvailable, "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", now),
-				cond(ConditionProgressing, "True", "NewReplicaSetAvailable", `ReplicaSet "web-1" has successfully progressed.`, now),
-				cond(ConditionReady, "False", ReasonDeploymentNotReady, "The Deployment is not Available", now),
+				cond(v1.EasyServiceAvailable, "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", now),
+				cond(v1.EasyServiceProgressing, "True", "NewReplicaSetAvailable", `ReplicaSet "web-1" has successfully progressed.`, now),
+				cond(v1.EasyServiceReady, "False", v1.ReasonDeploymentNotReady, "The Deployment is not Available", now),
 			}},
 	}, {
 		name: "the Deployment controller has not seen the latest Deployment",
@@ -155,28 +155,28 @@ func TestComputeStatus(t *testing.T) {
 		want: v1.EasyServiceStatus{ObservedGeneration: 1, Selector: webSelector, Replicas: 2, UpdatedReplicas: 2, ReadyReplicas: 2, AvailableReplicas: 2,
 			Conditions: []metav1.Condition{
 				readyConditions[0], readyConditions[1],
-				cond(ConditionReady, "False", ReasonDeploymentNotReady, "Waiting for the Deployment controller to observe generation 4 of the Deployment", now),
+				cond(v1.EasyServiceReady, "False", v1.ReasonDeploymentNotReady, "Waiting for the Deployment controller to observe generation 4 of the Deployment", now),
 			}},
 	}, {
 		name: "inconsistent counters are clamped",
 		obs:  observed{deployment: newDeploymentWithStatus([4]int32{2, 3, 3, 4}, available, progressing), service: service},
 		want: v1.EasyServiceStatus{ObservedGeneration: 1, Selector: webSelector, Replicas: 2, UpdatedReplicas: 2, ReadyReplicas: 2, AvailableReplicas: 2,
 			Conditions: []metav1.Condition{
-				cond(ConditionAvailable, "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", now),
-				cond(ConditionProgressing, "True", "ReplicaSetUpdated", `ReplicaSet "web-2" is progressing.`, now),
-				cond(ConditionReady, "False", ReasonDeploymentNotReady, "3 of 2 replicas ready and available, 3 updated, 2 in total", now),
+				cond(v1.EasyServiceAvailable, "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", now),
+				cond(v1.EasyServiceProgressing, "True", "ReplicaSetUpdated", `ReplicaSet "web-2" is progressing.`, now),
+				cond(v1.EasyServiceReady, "False", v1.ReasonDeploymentNotReady, "3 of 2 replicas ready and available, 3 updated, 2 in total", now),
 			}},
 	}, {
 		name: "problems come first and are all told",
 		old:  v1.EasyServiceStatus{Conditions: readyConditions},
 		obs: observed{service: service, problems: []problem{
-			{ReasonResourceExists, "Deployment ns/web exists"},
-			{ReasonServiceFailed, "port taken"},
+			{v1.ReasonResourceExists, "Deployment ns/web exists"},
+			{v1.ReasonServiceFailed, "port taken"},
 		}},
 		want: v1.EasyServiceStatus{ObservedGeneration: 1, Selector: webSelector, Conditions: []metav1.Condition{
-			cond(ConditionAvailable, "Unknown", ReasonDeploymentNotFound, "No Deployment controlled by this EasyService exists", now),
-			cond(ConditionProgressing, "Unknown", ReasonDeploymentNotFound, "No Deployment controlled by this EasyService exists", now),
-			cond(ConditionReady, "False", ReasonResourceExists, "Deployment ns/web exists; port taken", now),
+			cond(v1.EasyServiceAvailable, "Unknown", v1.ReasonDeploymentNotFound, "No Deployment controlled by this EasyService exists", now),
+			cond(v1.EasyServiceProgressing, "Unknown", v1.ReasonDeploymentNotFound, "No Deployment controlled by this EasyService exists", now),
+			cond(v1.EasyServiceReady, "False", v1.ReasonResourceExists, "Deployment ns/web exists; port taken", now),
 		}},
 	}}
 	for _, tc := range tests {
@@ -205,7 +205,7 @@ func TestComputeStatusScaledToZero(t *testing.T) {
 	d := newDeploymentWithStatus([4]int32{}, available, progressed)
 	d.Spec.Replicas = ptr.To[int32](0)
 	got := computeStatus(es, observed{deployment: d, service: &corev1.Service{}}, now)
-	want := cond(ConditionReady, "True", ReasonAllReplicasReady, "0 of 0 replicas ready and available", now)
+	want := cond(v1.EasyServiceReady, "True", v1.ReasonAllReplicasReady, "0 of 0 replicas ready and available", now)
 	if diff := cmp.Diff(want, got.Conditions[2]); diff != "" {
 		t.Errorf("Ready (-want +got):\n%s", diff)
 	}

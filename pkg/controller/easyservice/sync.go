@@ -147,7 +147,7 @@ func (c *Controller) syncDeployment(ctx context.Context, es *v1.EasyService) (*a
 		kind:          "Deployment",
 		reasonCreated: ReasonDeploymentCreated,
 		reasonUpdated: ReasonDeploymentUpdated,
-		reasonFailed:  ReasonDeploymentFailed,
+		reasonFailed:  v1.ReasonDeploymentFailed,
 		cache:         c.deployments,
 		desired:       func() *appsv1apply.DeploymentApplyConfiguration { return newDeployment(es) },
 		extract: func(live *appsv1.Deployment) (*appsv1apply.DeploymentApplyConfiguration, error) {
@@ -166,7 +166,7 @@ func (c *Controller) syncService(ctx context.Context, es *v1.EasyService) (*core
 		kind:          "Service",
 		reasonCreated: ReasonServiceCreated,
 		reasonUpdated: ReasonServiceUpdated,
-		reasonFailed:  ReasonServiceFailed,
+		reasonFailed:  v1.ReasonServiceFailed,
 		cache:         c.services,
 		desired:       func() *corev1apply.ServiceApplyConfiguration { return newService(es) },
 		extract: func(live *corev1.Service) (*corev1apply.ServiceApplyConfiguration, error) {
@@ -249,7 +249,7 @@ var errNamespaceTerminating = errors.New("the namespace is being deleted")
 
 func foreignChild(es *v1.EasyService, childKind string) *problem {
 	return &problem{
-		reason:  ReasonResourceExists,
+		reason:  v1.ReasonResourceExists,
 		message: fmt.Sprintf("%s %s/%s exists and is not controlled by this EasyService; delete it or rename the EasyService", childKind, es.Namespace, es.Name),
 	}
 }
@@ -285,7 +285,7 @@ func (c *Controller) reportApplied(ctx context.Context, es *v1.EasyService, chil
 // reportProblems records a Warning event per problem the EasyService's Ready condition does not
 // already report, so that a problem that lasts is told once, not at every retry.
 func (c *Controller) reportProblems(ctx context.Context, es *v1.EasyService, problems []problem) {
-	ready := meta.FindStatusCondition(es.Status.Conditions, ConditionReady)
+	ready := meta.FindStatusCondition(es.Status.Conditions, v1.EasyServiceReady)
 	for _, p := range problems {
 		if ready != nil && ready.Status == metav1.ConditionFalse && strings.Contains(ready.Message, p.message) {
 			continue
@@ -302,8 +302,8 @@ func (c *Controller) updateStatus(ctx context.Context, es *v1.EasyService, statu
 		return nil
 	}
 	logger := klog.FromContext(ctx)
-	if ready := meta.FindStatusCondition(status.Conditions, ConditionReady); ready != nil {
-		old := meta.FindStatusCondition(es.Status.Conditions, ConditionReady)
+	if ready := meta.FindStatusCondition(status.Conditions, v1.EasyServiceReady); ready != nil {
+		old := meta.FindStatusCondition(es.Status.Conditions, v1.EasyServiceReady)
 		if old == nil || old.Status != ready.Status || old.Reason != ready.Reason {
 			logger.V(2).Info("EasyService readiness changed", "ready", ready.Status, "reason", ready.Reason, "message", ready.Message)
 		}

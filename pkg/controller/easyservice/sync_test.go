@@ -271,7 +271,7 @@ func (f *fixture) expect(wantActions, wantEvents []string) {
 // ready returns the Ready condition the EasyService has in the fake API.
 func (f *fixture) ready() metav1.Condition {
 	f.t.Helper()
-	c := meta.FindStatusCondition(f.easyService().Status.Conditions, ConditionReady)
+	c := meta.FindStatusCondition(f.easyService().Status.Conditions, v1.EasyServiceReady)
 	if c == nil {
 		f.t.Fatal("the EasyService has no Ready condition")
 	}
@@ -306,8 +306,8 @@ func TestSyncCreatesChildren(t *testing.T) {
 	if status.ObservedGeneration != 1 || status.Selector != webSelector {
 		t.Errorf("status = %+v", status)
 	}
-	if r := f.ready(); r.Status != metav1.ConditionFalse || r.Reason != ReasonDeploymentNotReady {
-		t.Errorf("Ready = %+v, want False/%s", r, ReasonDeploymentNotReady)
+	if r := f.ready(); r.Status != metav1.ConditionFalse || r.Reason != v1.ReasonDeploymentNotReady {
+		t.Errorf("Ready = %+v, want False/%s", r, v1.ReasonDeploymentNotReady)
 	}
 }
 
@@ -342,7 +342,7 @@ func TestSyncReady(t *testing.T) {
 	if status.ReadyReplicas != 2 || status.AvailableReplicas != 2 || status.UpdatedReplicas != 2 || status.Replicas != 2 {
 		t.Errorf("status = %+v", status)
 	}
-	if r := f.ready(); r.Status != metav1.ConditionTrue || r.Reason != ReasonAllReplicasReady {
+	if r := f.ready(); r.Status != metav1.ConditionTrue || r.Reason != v1.ReasonAllReplicasReady {
 		t.Errorf("Ready = %+v, want True", r)
 	}
 }
@@ -483,7 +483,7 @@ func TestSyncForeignChild(t *testing.T) {
 				"Normal ServiceCreated Created Service web",
 				"Warning ResourceExists " + message,
 			})
-			if r := f.ready(); r.Status != metav1.ConditionFalse || r.Reason != ReasonResourceExists || r.Message != message {
+			if r := f.ready(); r.Status != metav1.ConditionFalse || r.Reason != v1.ReasonResourceExists || r.Message != message {
 				t.Errorf("Ready = %+v, want False/ResourceExists", r)
 			}
 			if d := f.deployment(); len(d.ManagedFields) != 0 || d.Spec.Template.Spec.Containers != nil {
@@ -531,8 +531,8 @@ func TestSyncRejectedChild(t *testing.T) {
 		[]string{applyDeployment, applyService, updateStatus},
 		[]string{"Normal DeploymentCreated Created Deployment web", "Warning ServiceFailed " + message},
 	)
-	if r := f.ready(); r.Status != metav1.ConditionFalse || r.Reason != ReasonServiceFailed || r.Message != message {
-		t.Errorf("Ready = %+v, want False/%s with %q", r, ReasonServiceFailed, message)
+	if r := f.ready(); r.Status != metav1.ConditionFalse || r.Reason != v1.ReasonServiceFailed || r.Message != message {
+		t.Errorf("Ready = %+v, want False/%s with %q", r, v1.ReasonServiceFailed, message)
 	}
 
 	// Retried while the port is taken: no new event, no status write.
@@ -548,8 +548,8 @@ func TestSyncRejectedChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.expect([]string{applyService, updateStatus}, []string{"Normal ServiceCreated Created Service web"})
-	if r := f.ready(); r.Reason != ReasonDeploymentNotReady {
-		t.Errorf("Ready = %+v, want reason %s", r, ReasonDeploymentNotReady)
+	if r := f.ready(); r.Reason != v1.ReasonDeploymentNotReady {
+		t.Errorf("Ready = %+v, want reason %s", r, v1.ReasonDeploymentNotReady)
 	}
 }
 
@@ -682,11 +682,11 @@ func TestChildEventsEnqueueTheOwner(t *testing.T) {
 
 func TestRefusedChildMessage(t *testing.T) {
 	err := apierrors.NewForbidden(schema.GroupResource{Resource: "services"}, "web", errors.New("exceeded quota"))
-	p := refusedChild(ReasonServiceFailed, "Service", newEasyService(), err)
-	if p == nil || p.reason != ReasonServiceFailed || !strings.Contains(p.message, "exceeded quota") {
+	p := refusedChild(v1.ReasonServiceFailed, "Service", newEasyService(), err)
+	if p == nil || p.reason != v1.ReasonServiceFailed || !strings.Contains(p.message, "exceeded quota") {
 		t.Errorf("refusedChild(Forbidden) = %+v", p)
 	}
-	if p := refusedChild(ReasonServiceFailed, "Service", newEasyService(), apierrors.NewTooManyRequests("slow down", 1)); p != nil {
+	if p := refusedChild(v1.ReasonServiceFailed, "Service", newEasyService(), apierrors.NewTooManyRequests("slow down", 1)); p != nil {
 		t.Errorf("refusedChild(TooManyRequests) = %+v, want nil: only retried", p)
 	}
 }

@@ -220,7 +220,7 @@ func TestStatusStrategyPrepareForUpdate(t *testing.T) {
 		AvailableReplicas:  3,
 		Selector:           "app.easyservice.io/name=web",
 		Conditions: []metav1.Condition{{
-			Type:               easyservice.ConditionReady,
+			Type:               v1.EasyServiceReady,
 			Status:             metav1.ConditionTrue,
 			Reason:             "AllReady",
 			LastTransitionTime: metav1.Now(),

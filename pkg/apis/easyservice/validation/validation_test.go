@@ -608,9 +608,9 @@ func validStatus() easyservice.EasyServiceStatus {
 		UnavailableReplicas: 1,
 		Selector:            "app.easyservice.io/name=web",
 		Conditions: []metav1.Condition{
-			{Type: easyservice.ConditionAvailable, Status: metav1.ConditionTrue, Reason: "MinimumReplicasAvailable", LastTransitionTime: now},
-			{Type: easyservice.ConditionProgressing, Status: metav1.ConditionTrue, Reason: "NewReplicaSetAvailable", LastTransitionTime: now},
-			{Type: easyservice.ConditionReady, Status: metav1.ConditionFalse, Reason: "Scaling", Message: "2/3 available", LastTransitionTime: now},
+			{Type: v1.EasyServiceAvailable, Status: metav1.ConditionTrue, Reason: "MinimumReplicasAvailable", LastTransitionTime: now},
+			{Type: v1.EasyServiceProgressing, Status: metav1.ConditionTrue, Reason: "NewReplicaSetAvailable", LastTransitionTime: now},
+			{Type: v1.EasyServiceReady, Status: metav1.ConditionFalse, Reason: "Scaling", Message: "2/3 available", LastTransitionTime: now},
 		},
 	}
 }
