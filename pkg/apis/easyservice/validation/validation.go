@@ -65,10 +65,8 @@ var (
 	supportedPullPolicies = sets.New(corev1.PullAlways, corev1.PullNever, corev1.PullIfNotPresent)
 
 	// ExternalName is not supported: such a Service has no selector, so it cannot front the pods.
+	// Every supported type needs at least one port.
 	supportedServiceTypes = sets.New(corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort, corev1.ServiceTypeLoadBalancer)
-
-	// serviceTypesRequiringPorts are the service types that cannot be created without a port.
-	serviceTypesRequiringPorts = sets.New(corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort, corev1.ServiceTypeLoadBalancer)
 
 	// nodePortServiceTypes are the service types that allocate a port on every node.
 	nodePortServiceTypes = sets.New(corev1.ServiceTypeNodePort, corev1.ServiceTypeLoadBalancer)
@@ -133,10 +131,10 @@ func validateSpec(spec, oldSpec *easyservice.EasyServiceSpec, fldPath *field.Pat
 	allErrs := field.ErrorList{}
 	allErrs = append(allErrs, apimachineryvalidation.ValidateNonnegativeField(int64(spec.Replicas), fldPath.Child("replicas"))...)
 	allErrs = append(allErrs, validateImage(spec.Image, fldPath.Child("image"))...)
-	allErrs = append(allErrs, validatePullPolicy(spec.ImagePullPolicy, fldPath.Child("imagePullPolicy"))...)
+	allErrs = append(allErrs, validateEnum(spec.ImagePullPolicy, supportedPullPolicies, false, fldPath.Child("imagePullPolicy"))...)
 	allErrs = append(allErrs, validateEnv(spec.Env, fldPath.Child("env"))...)
 	allErrs = append(allErrs, validateResources(&spec.Resources, fldPath.Child("resources"))...)
-	allErrs = append(allErrs, validateServiceType(spec.ServiceType, fldPath.Child("serviceType"))...)
+	allErrs = append(allErrs, validateEnum(spec.ServiceType, supportedServiceTypes, true, fldPath.Child("serviceType"))...)
 	allErrs = append(allErrs, validatePorts(spec.Ports, spec.ServiceType, storedTargetPortNames(oldSpec), fldPath.Child("ports"), opts)...)
 	return allErrs
 }
@@ -173,24 +171,16 @@ func validateImage(image string, fldPath *field.Path) field.ErrorList {
 	return allErrs
 }
 
-// validatePullPolicy checks that the pull policy is empty (the pod default) or a known policy.
-func validatePullPolicy(policy corev1.PullPolicy, fldPath *field.Path) field.ErrorList {
-	allErrs := field.ErrorList{}
-	if len(policy) != 0 && !supportedPullPolicies.Has(policy) {
-		allErrs = append(allErrs, field.NotSupported(fldPath, policy, sets.List(supportedPullPolicies)))
+// validateEnum checks that value is one of supported, or empty where that is allowed (required
+// false): the field's default then applies downstream.
+func validateEnum[T ~string](value T, supported sets.Set[T], required bool, fldPath *field.Path) field.ErrorList {
+	switch {
+	case len(value) == 0 && required:
+		return field.ErrorList{field.Required(fldPath, "")}
+	case len(value) != 0 && !supported.Has(value):
+		return field.ErrorList{field.NotSupported(fldPath, value, sets.List(supported))}
 	}
-	return allErrs
-}
-
-// validateServiceType checks that the service type is set and supported.
-func validateServiceType(serviceType corev1.ServiceType, fldPath *field.Path) field.ErrorList {
-	allErrs := field.ErrorList{}
-	if len(serviceType) == 0 {
-		allErrs = append(allErrs, field.Required(fldPath, ""))
-	} else if !supportedServiceTypes.Has(serviceType) {
-		allErrs = append(allErrs, field.NotSupported(fldPath, serviceType, sets.List(supportedServiceTypes)))
-	}
-	return allErrs
+	return nil
 }
 
 // validatePorts checks every port and that ports, names and node ports are unique. storedNames are
@@ -198,7 +188,7 @@ func validateServiceType(serviceType corev1.ServiceType, fldPath *field.Path) fi
 func validatePorts(ports []easyservice.EasyServicePort, serviceType corev1.ServiceType, storedNames sets.Set[string], fldPath *field.Path, opts Options) field.ErrorList {
 	allErrs := field.ErrorList{}
 	if len(ports) == 0 {
-		if serviceTypesRequiringPorts.Has(serviceType) {
+		if supportedServiceTypes.Has(serviceType) {
 			allErrs = append(allErrs, field.Required(fldPath, fmt.Sprintf("at least one port is required for serviceType %s", serviceType)))
 		}
 		return allErrs
@@ -239,24 +229,13 @@ func validatePort(port *easyservice.EasyServicePort, requireName bool, allNames,
 		allErrs = append(allErrs, field.Invalid(fldPath.Child("port"), port.Port, msg))
 	}
 
-	allErrs = append(allErrs, validateProtocol(port.Protocol, fldPath.Child("protocol"))...)
+	allErrs = append(allErrs, validateEnum(port.Protocol, supportedPortProtocols, true, fldPath.Child("protocol"))...)
 	allErrs = append(allErrs, validateTargetPort(port.TargetPort, storedNames, fldPath.Child("targetPort"))...)
 
 	if port.AppProtocol != nil {
 		for _, msg := range validation.IsQualifiedName(*port.AppProtocol) {
 			allErrs = append(allErrs, field.Invalid(fldPath.Child("appProtocol"), *port.AppProtocol, msg))
 		}
-	}
-	return allErrs
-}
-
-// validateProtocol checks that a port protocol is set and supported.
-func validateProtocol(protocol corev1.Protocol, fldPath *field.Path) field.ErrorList {
-	allErrs := field.ErrorList{}
-	if len(protocol) == 0 {
-		allErrs = append(allErrs, field.Required(fldPath, ""))
-	} else if !supportedPortProtocols.Has(protocol) {
-		allErrs = append(allErrs, field.NotSupported(fldPath, protocol, sets.List(supportedPortProtocols)))
 	}
 	return allErrs
 }
