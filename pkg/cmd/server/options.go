@@ -32,6 +32,7 @@ import (
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
@@ -45,6 +46,7 @@ import (
 	basecompatibility "k8s.io/component-base/compatibility"
 	componentbaseconfig "k8s.io/component-base/config"
 	componentbaseoptions "k8s.io/component-base/config/options"
+	componentbasevalidation "k8s.io/component-base/config/validation"
 	logsapi "k8s.io/component-base/logs/api/v1"
 	netutils "k8s.io/utils/net"
 
@@ -163,26 +165,18 @@ func (o *ControllerOptions) Validate() []error {
 	if !le.LeaderElect {
 		return errs
 	}
+	// component-base checks what every component's leader election needs (durations positive and
+	// ordered, the lock named); the rest is what this one's needs.
+	if err := componentbasevalidation.ValidateLeaderElectionConfiguration(&le, field.NewPath("leaderElection")).ToAggregate(); err != nil {
+		errs = append(errs, err.Errors()...)
+	}
 	if le.ResourceLock != resourcelock.LeasesResourceLock {
 		errs = append(errs, fmt.Errorf("--leader-elect-resource-lock must be %q, got %q", resourcelock.LeasesResourceLock, le.ResourceLock))
 	}
-	if le.ResourceName == "" {
-		errs = append(errs, errors.New("--leader-elect-resource-name must not be empty"))
-	}
-	if le.ResourceNamespace == "" {
-		errs = append(errs, errors.New("--leader-elect-resource-namespace must not be empty"))
-	}
-	if le.RetryPeriod.Duration <= 0 {
-		errs = append(errs, fmt.Errorf("--leader-elect-retry-period must be positive, got %v", le.RetryPeriod.Duration))
-	}
 	// client-go's leader election needs the renew deadline above 1.2 retry periods.
-	if float64(le.RenewDeadline.Duration) <= leaderelection.JitterFactor*float64(le.RetryPeriod.Duration) {
+	if le.RetryPeriod.Duration > 0 && float64(le.RenewDeadline.Duration) <= leaderelection.JitterFactor*float64(le.RetryPeriod.Duration) {
 		errs = append(errs, fmt.Errorf("--leader-elect-renew-deadline (%v) must be greater than %v times --leader-elect-retry-period (%v)",
 			le.RenewDeadline.Duration, leaderelection.JitterFactor, le.RetryPeriod.Duration))
-	}
-	if le.LeaseDuration.Duration <= le.RenewDeadline.Duration {
-		errs = append(errs, fmt.Errorf("--leader-elect-lease-duration (%v) must be greater than --leader-elect-renew-deadline (%v)",
-			le.LeaseDuration.Duration, le.RenewDeadline.Duration))
 	}
 	return errs
 }

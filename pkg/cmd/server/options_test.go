@@ -59,11 +59,11 @@ func TestControllerOptionsValidate(t *testing.T) {
 		{[]string{"--controller-kube-api-qps=0"}, "--controller-kube-api-qps must be positive"},
 		{[]string{"--controller-kube-api-burst=0"}, "--controller-kube-api-burst must be at least 1"},
 		{[]string{"--leader-elect-resource-lock=endpoints"}, `--leader-elect-resource-lock must be "leases"`},
-		{[]string{"--leader-elect-resource-name="}, "--leader-elect-resource-name must not be empty"},
-		{[]string{"--leader-elect-resource-namespace="}, "--leader-elect-resource-namespace must not be empty"},
-		{[]string{"--leader-elect-lease-duration=10s"}, "--leader-elect-lease-duration (10s) must be greater than --leader-elect-renew-deadline (10s)"},
+		{[]string{"--leader-elect-resource-name="}, "leaderElection.resourceName: Required value"},
+		{[]string{"--leader-elect-resource-namespace="}, "leaderElection.resourceNamespace: Required value"},
+		{[]string{"--leader-elect-lease-duration=10s"}, "leaderElection.leaseDuration: Invalid value: \"10s\": must be greater than `RenewDeadline`"},
 		{[]string{"--leader-elect-renew-deadline=2s"}, "--leader-elect-renew-deadline (2s) must be greater than 1.2 times --leader-elect-retry-period (2s)"},
-		{[]string{"--leader-elect-retry-period=0s"}, "--leader-elect-retry-period must be positive"},
+		{[]string{"--leader-elect-retry-period=0s"}, "leaderElection.retryPeriod: Invalid value: \"0s\": must be greater than zero"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
