@@ -39,6 +39,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 
 	"github.com/easyservice/easyservice/test/harness"
 )
@@ -255,8 +256,8 @@ func startEndpointProber(t *testing.T, timing probeTiming, replicas ...*serverRe
 				ObjectMeta: metav1.ObjectMeta{Name: r.slice, Namespace: esServiceNamespace,
 					Labels: map[string]string{discoveryv1.LabelServiceName: esServiceName}},
 				AddressType: discoveryv1.AddressTypeFQDN,
-				Ports: []discoveryv1.EndpointPort{{Name: ptrTo("https"), Port: ptrTo(int32(r.port)),
-					Protocol: ptrTo(corev1.ProtocolTCP)}},
+				Ports: []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To(int32(r.port)),
+					Protocol: ptr.To(corev1.ProtocolTCP)}},
 			}
 			if _, err := slices.Create(ctx, slice, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
@@ -365,7 +366,7 @@ func (p *endpointProber) write(ctx context.Context, name string, s endpointState
 		endpoints = []discoveryv1.Endpoint{{
 			Addresses: []string{"127.0.0.1"},
 			Conditions: discoveryv1.EndpointConditions{
-				Ready: ptrTo(s.ready), Serving: ptrTo(s.ready), Terminating: ptrTo(false),
+				Ready: ptr.To(s.ready), Serving: ptr.To(s.ready), Terminating: ptr.To(false),
 			},
 		}}
 	}

@@ -38,6 +38,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
@@ -746,7 +747,7 @@ func TestFaultControllerLeaderKill(t *testing.T) {
 	for i := range n {
 		es := &v1.EasyService{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("web-%d", i)},
-			Spec: v1.EasyServiceSpec{Image: "nginx:1.27", Replicas: ptrTo[int32](0), Ports: []v1.EasyServicePort{{Port: 80}},
+			Spec: v1.EasyServiceSpec{Image: "nginx:1.27", Replicas: ptr.To[int32](0), Ports: []v1.EasyServicePort{{Port: 80}},
 				ServiceType: corev1.ServiceTypeClusterIP},
 		}
 		if _, err := plane.es.AppV1().EasyServices(ns).Create(ctx, es, metav1.CreateOptions{}); err != nil {
@@ -852,8 +853,6 @@ func mustAtoi(t *testing.T, s string) int {
 	}
 	return n
 }
-
-func ptrTo[T any](v T) *T { return &v }
 
 // converged: the namespace holds n EasyServices (listed with es), each with exactly its Deployment and Service,
 // controlled by it, and no Deployment or Service without a live owner.
