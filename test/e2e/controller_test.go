@@ -50,21 +50,6 @@ import (
 // How long the controller and the cluster's controllers get to converge.
 const convergeTimeout = 90 * time.Second
 
-// eventually polls condition every half second until it holds, failing the test after timeout
-// with what the last poll said.
-func eventually(t *testing.T, timeout time.Duration, what string, condition func(ctx context.Context) (bool, string)) {
-	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(t.Context(), 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		var ok bool
-		ok, last = condition(ctx)
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("waiting %v for %s: %v; last: %s", timeout, what, err, last)
-	}
-}
-
 func getEasyService(ctx context.Context, t *testing.T, ns, name string) *v1.EasyService {
 	t.Helper()
 	es, err := plane.es.AppV1().EasyServices(ns).Get(ctx, name, metav1.GetOptions{})
@@ -682,11 +667,6 @@ func readPlaneEnv(t *testing.T, path string) map[string]string {
 		t.Fatalf("%s sets no ES_ETCD_CLIENT_PORT", path)
 	}
 	return env
-}
-
-func tail(s string, lines int) string {
-	all := strings.Split(s, "\n")
-	return strings.Join(all[max(0, len(all)-lines):], "\n")
 }
 
 // TestControllerLeaderElection: two servers on one etcd stand for one Lease; only the holder

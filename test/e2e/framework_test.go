@@ -40,6 +40,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -210,4 +211,25 @@ func firstLine(s string) string {
 		s = s[:200]
 	}
 	return s
+}
+
+// eventually polls condition every half second until it holds, failing the test after timeout
+// with what the last poll said.
+func eventually(t *testing.T, timeout time.Duration, what string, condition func(ctx context.Context) (bool, string)) {
+	t.Helper()
+	var last string
+	err := wait.PollUntilContextTimeout(t.Context(), 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		var ok bool
+		ok, last = condition(ctx)
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting %v for %s: %v; last: %s", timeout, what, err, last)
+	}
+}
+
+// tail returns the last lines of s.
+func tail(s string, lines int) string {
+	all := strings.Split(s, "\n")
+	return strings.Join(all[max(0, len(all)-lines):], "\n")
 }

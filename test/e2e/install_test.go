@@ -90,43 +90,6 @@ spec:
   - port: 80
 `
 
-// installEventually polls condition every half second until it holds, failing the test after
-// timeout with what the last poll said.
-func installEventually(t *testing.T, timeout time.Duration, what string, condition func(ctx context.Context) (bool, string)) {
-	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(t.Context(), 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		var ok bool
-		ok, last = condition(ctx)
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("waiting %s for %s: %v\n%s", timeout, what, err, last)
-	}
-}
-
-// planeVars reads the variables of the plane's env file (LOCAL_UP_DIR/env).
-func planeVars(t *testing.T) map[string]string {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(localUpDir(), "env"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vars := map[string]string{}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if key, value, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "export "), "="); ok {
-			vars[key] = strings.Trim(value, `"'`)
-		}
-	}
-	return vars
-}
-
-// lastLines returns the last n lines of s.
-func lastLines(s string, n int) string {
-	all := strings.Split(s, "\n")
-	return strings.Join(all[max(0, len(all)-n):], "\n")
-}
-
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
@@ -568,13 +531,13 @@ func installCRDs(t *testing.T, dir string, files ...string) {
 		}
 		kubectl(t, string(data), "create", "-f", "-")
 		t.Cleanup(func() { _, _ = kubectlResult(t, "", "delete", "crd", name, "--wait=false") })
-		installEventually(t, 60*time.Second, "CRD "+name+" established", func(context.Context) (bool, string) {
+		eventually(t, 60*time.Second, "CRD "+name+" established", func(context.Context) (bool, string) {
 			out, err := kubectlResult(t, "", "get", "crd", name, "-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
 			return err == nil && out == "True", out
 		})
 	}
 	// kubectl's discovery of the new kinds.
-	installEventually(t, 30*time.Second, "cert-manager's kinds in discovery", func(context.Context) (bool, string) {
+	eventually(t, 30*time.Second, "cert-manager's kinds in discovery", func(context.Context) (bool, string) {
 		out, err := kubectlResult(t, "", "api-resources", "--api-group=cert-manager.io", "-o", "name")
 		return err == nil && strings.Contains(out, "certificates.cert-manager.io") && strings.Contains(out, "issuers.cert-manager.io"), out
 	})
@@ -902,7 +865,7 @@ func TestInstallEtcdHA(t *testing.T) {
 			_ = logFile.Close()
 			if t.Failed() {
 				out, _ := os.ReadFile(logPath)
-				t.Logf("log of %s (%s %s):\n%s", member(i), etcdBin, strings.Join(args, " "), lastLines(string(out), 30))
+				t.Logf("log of %s (%s %s):\n%s", member(i), etcdBin, strings.Join(args, " "), tail(string(out), 30))
 			}
 		})
 	}
@@ -914,7 +877,7 @@ func TestInstallEtcdHA(t *testing.T) {
 				t.Fatalf("etcd's probe %s is %s, not HTTP", p.HTTPGet.Path, p.HTTPGet.Scheme)
 			}
 			u := fmt.Sprintf("http://127.0.0.1:%d%s", local(i, containerPort[p.HTTPGet.Port.String()]), p.HTTPGet.Path)
-			installEventually(t, 60*time.Second, member(i)+" "+p.HTTPGet.Path, func(ctx context.Context) (bool, string) {
+			eventually(t, 60*time.Second, member(i)+" "+p.HTTPGet.Path, func(ctx context.Context) (bool, string) {
 				code, body, err := httpGet(ctx, http.DefaultClient, u)
 				return err == nil && code == http.StatusOK, fmt.Sprintf("%d %v %s", code, err, body)
 			})
@@ -1009,7 +972,7 @@ func TestInstallServerRunsWithDeploymentFlags(t *testing.T) {
 	d := typed[appsv1.Deployment](t, r.find(t, "Deployment", installNamespace, serverName))
 	c := container(t, &d.Spec.Template.Spec, serverName)
 	dir := localUpDir()
-	env := planeVars(t)
+	env := plane.env
 	// The Secrets of the plane's install/ (hack/gen-certs), which hold what local-up's files hold.
 	generated, err := os.ReadFile(filepath.Join(dir, "install", "secrets.yaml"))
 	if err != nil {
@@ -1458,7 +1421,7 @@ func provokeServerRequests(t *testing.T) {
 	kubectl(t, "", "create", "serviceaccount", "reader", n)
 	kubectl(t, "", "create", "rolebinding", "reader", "--clusterrole=view", "--serviceaccount="+ns+":reader", n)
 	token := strings.TrimSpace(kubectl(t, "", "create", "token", "reader", n, "--duration=10m"))
-	installEventually(t, 30*time.Second, "RBAC to let the reader list EasyServices", func(context.Context) (bool, string) {
+	eventually(t, 30*time.Second, "RBAC to let the reader list EasyServices", func(context.Context) (bool, string) {
 		out, _ := kubectlResult(t, "", "auth", "can-i", "list", "easyservices.app.easyservice.io", "--as=system:serviceaccount:"+ns+":reader", n)
 		return strings.TrimSpace(out) == "yes", out
 	})
@@ -1500,7 +1463,7 @@ spec:
 			level, dangling = "global-default", flowcontrolv1.ConditionFalse
 		}
 		kubectl(t, "", "patch", "flowschema", name, "--type=merge", "-p", fmt.Sprintf(`{"spec":{"priorityLevelConfiguration":{"name":%q}}}`, level))
-		installEventually(t, time.Minute, fmt.Sprintf("FlowSchema %s Dangling=%s", name, dangling), func(ctx context.Context) (bool, string) {
+		eventually(t, time.Minute, fmt.Sprintf("FlowSchema %s Dangling=%s", name, dangling), func(ctx context.Context) (bool, string) {
 			fs, err := plane.kube.FlowcontrolV1().FlowSchemas().Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				return false, err.Error()
@@ -1707,7 +1670,7 @@ func TestInstallRBACRemoveRuleBreaksController(t *testing.T) {
 	saGroups := []string{"system:serviceaccounts", "system:serviceaccounts:" + installNamespace, "system:authenticated"}
 	restore := func() {
 		kubectl(t, yamlOf(t, original), "apply", "-f", "-")
-		installEventually(t, 30*time.Second, "the rule back", func(ctx context.Context) (bool, string) {
+		eventually(t, 30*time.Second, "the rule back", func(ctx context.Context) (bool, string) {
 			return allowed(ctx, t, client, serverUser, saGroups, finalizers), ""
 		})
 	}
@@ -1718,13 +1681,13 @@ func TestInstallRBACRemoveRuleBreaksController(t *testing.T) {
 	})
 
 	kubectl(t, yamlOf(t, reduced), "apply", "-f", "-")
-	installEventually(t, 30*time.Second, "the rule gone", func(ctx context.Context) (bool, string) {
+	eventually(t, 30*time.Second, "the rule gone", func(ctx context.Context) (bool, string) {
 		return !allowed(ctx, t, client, serverUser, saGroups, finalizers), ""
 	})
 	ns := createNamespace(t, "install-rbac")
 	expectRefusals(ns, "TestInstallRBACRemoveRuleBreaksController removed the permission for easyservices/finalizers")
 	kubectl(t, installManifest, "apply", "--namespace="+ns, "-f", "-")
-	installEventually(t, 90*time.Second, "the status to report the refusal", func(ctx context.Context) (bool, string) {
+	eventually(t, 90*time.Second, "the status to report the refusal", func(ctx context.Context) (bool, string) {
 		es, err := plane.es.AppV1().EasyServices(ns).Get(ctx, "web", metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -1741,7 +1704,7 @@ func TestInstallRBACRemoveRuleBreaksController(t *testing.T) {
 		t.Errorf("a Deployment was made without the rule: %v", err)
 	}
 	// The scan of the audit log that judges the suite (checkServerRefusals) sees these refusals.
-	installEventually(t, 30*time.Second, "the audit log to show the refusals", func(context.Context) (bool, string) {
+	eventually(t, 30*time.Second, "the audit log to show the refusals", func(context.Context) (bool, string) {
 		requests, err := serverRequests(0)
 		if err != nil {
 			return false, err.Error()
@@ -1758,7 +1721,7 @@ func TestInstallRBACRemoveRuleBreaksController(t *testing.T) {
 	restore()
 	// A change to the EasyService queues it at once (rather than at its next retry).
 	kubectl(t, "", "annotate", "--namespace="+ns, "esvc", "web", "install-test/requeue=1")
-	installEventually(t, 90*time.Second, "the controller's Deployment and Service with the rule back", func(ctx context.Context) (bool, string) {
+	eventually(t, 90*time.Second, "the controller's Deployment and Service with the rule back", func(ctx context.Context) (bool, string) {
 		_, derr := plane.kube.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
 		_, serr := plane.kube.CoreV1().Services(ns).Get(ctx, "web", metav1.GetOptions{})
 		return derr == nil && serr == nil, fmt.Sprintf("Deployment: %v, Service: %v", derr, serr)
@@ -1773,7 +1736,7 @@ func TestInstallUserRoles(t *testing.T) {
 	for _, role := range []string{"view", "edit", "admin"} {
 		kubectl(t, "", "create", "rolebinding", role, "--clusterrole="+role, "--user=install-test-"+role, "-n", ns)
 	}
-	installEventually(t, 30*time.Second, "the aggregated roles", func(context.Context) (bool, string) {
+	eventually(t, 30*time.Second, "the aggregated roles", func(context.Context) (bool, string) {
 		out, _ := kubectlResult(t, "", "auth", "can-i", "patch", "easyservices.app.easyservice.io", "--subresource=scale", "--as=install-test-edit", "-n", ns)
 		return strings.TrimSpace(out) == "yes", out
 	})

@@ -47,7 +47,7 @@ const easyServiceCount corev1.ResourceName = "count/easyservices.app.easyservice
 // the usage used of EasyServices.
 func waitQuotaUsed(t *testing.T, namespace, name string, hard, used int64, why string) {
 	t.Helper()
-	installEventually(t, time.Minute, fmt.Sprintf("quota %s to show %d of %d EasyServices used (%s)", name, used, hard, why), func(ctx context.Context) (bool, string) {
+	eventually(t, time.Minute, fmt.Sprintf("quota %s to show %d of %d EasyServices used (%s)", name, used, hard, why), func(ctx context.Context) (bool, string) {
 		q, err := plane.kube.CoreV1().ResourceQuotas(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -144,7 +144,7 @@ func TestQuota(t *testing.T) {
 	}
 	waitQuotaUsed(t, ns, "q", 2, 2, "the create after the delete")
 	// kube-apiserver's audit log shows the server's charge: its update of the quota's status.
-	installEventually(t, 30*time.Second, "the audit log to show the server's update of the quota's status", func(context.Context) (bool, string) {
+	eventually(t, 30*time.Second, "the audit log to show the server's update of the quota's status", func(context.Context) (bool, string) {
 		return serverMade(t, func(r serverRequest, a authorizationv1.ResourceAttributes) bool {
 			return r.code() == http.StatusOK && !r.RequestReceivedTimestamp.Time.Before(createdAt.Add(-time.Second)) &&
 				a.Verb == "update" && a.Resource == "resourcequotas" && a.Subresource == "status" && a.Namespace == ns && a.Name == "q"
