@@ -37,6 +37,8 @@ import (
 	"k8s.io/apiserver/pkg/server/healthz"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
 	restclient "k8s.io/client-go/rest"
 	componentbaseconfig "k8s.io/component-base/config"
 	"k8s.io/klog/v2"
@@ -48,7 +50,6 @@ import (
 	"github.com/easyservice/easyservice/pkg/apis/easyservice/validation"
 	controller "github.com/easyservice/easyservice/pkg/controller/easyservice"
 	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
-	esinformers "github.com/easyservice/easyservice/pkg/generated/informers/externalversions"
 	"github.com/easyservice/easyservice/pkg/registry/easyservice/storage"
 )
 
@@ -188,6 +189,10 @@ func (s *EasyServiceServer) installController(cc *ControllerConfig, loopbackConf
 	if err != nil {
 		return err
 	}
+	metadataClient, err := metadata.NewForConfig(restclient.AddUserAgent(restclient.CopyConfig(loopbackConfig), controller.ControllerName))
+	if err != nil {
+		return err
+	}
 	eventClient, err := kubernetes.NewForConfig(cc.EventClientConfig)
 	if err != nil {
 		return err
@@ -195,16 +200,18 @@ func (s *EasyServiceServer) installController(cc *ControllerConfig, loopbackConf
 	// Every Deployment and Service, trimmed to its metadata unless the controller manages it: see
 	// controller.TrimChild.
 	kubeInformers := kubeinformers.NewSharedInformerFactoryWithOptions(kubeClient, 0, kubeinformers.WithTransform(controller.TrimChild))
-	// The resync is a safety net: a sync with nothing to do makes no request. The informer keeps
+	// The resync is a safety net: a sync with nothing to do makes no request. The informer watches
 	// only the EasyServices' metadata: the controller reads them whole from our own watch cache.
-	esInformers := esinformers.NewSharedInformerFactoryWithOptions(esClient, 10*time.Minute, esinformers.WithTransform(controller.TrimEasyService))
+	esInformers := metadatainformer.NewSharedInformerFactoryWithOptions(metadataClient, 10*time.Minute,
+		metadatainformer.WithTransform(controller.TrimEasyServiceMetadata))
 
 	var started atomic.Pointer[controller.Controller]
 	s.GenericAPIServer.AddPostStartHookOrDie("start-easyservice-controller", func(hookCtx genericapiserver.PostStartHookContext) error {
 		ctx := klog.NewContext(hookCtx, klog.FromContext(hookCtx).WithName(controller.ControllerName))
 		c, err := controller.NewController(ctx, kubeClient, eventClient, esClient,
-			esInformers.App().V1().EasyServices(), kubeInformers.Apps().V1().Deployments(), kubeInformers.Core().V1().Services(),
-			controller.Options{StatusBatchPeriod: cc.StatusBatchPeriod, GetEasyService: easyServiceGetter(easyServices)})
+			esInformers.ForResource(v1.SchemeGroupVersion.WithResource("easyservices")), easyServiceGetter(easyServices),
+			kubeInformers.Apps().V1().Deployments(), kubeInformers.Core().V1().Services(),
+			controller.Options{StatusBatchPeriod: cc.StatusBatchPeriod})
 		if err != nil {
 			return err
 		}

@@ -21,6 +21,7 @@ package easyservice
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -36,6 +37,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -49,8 +51,6 @@ import (
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
-	esinformers "github.com/easyservice/easyservice/pkg/generated/informers/externalversions/easyservice/v1"
-	eslisters "github.com/easyservice/easyservice/pkg/generated/listers/easyservice/v1"
 )
 
 const (
@@ -80,10 +80,9 @@ type Controller struct {
 	// esClient writes the status of EasyServices through our own API.
 	esClient clientset.Interface
 
-	// esLister reads EasyServices from the shared informer's cache: with getEasyService, only
-	// their metadata (TrimEasyService).
-	esLister eslisters.EasyServiceLister
-	// getEasyService reads a whole EasyService, nil to read it from esLister.
+	// esLister reads the metadata of EasyServices from the metadata informer's cache: which exist.
+	esLister cache.GenericLister
+	// getEasyService reads a whole EasyService, the one the controller syncs.
 	getEasyService EasyServiceGetter
 	// esSynced tells whether the EasyService handler has seen the initial list.
 	esSynced cache.InformerSynced
@@ -144,25 +143,27 @@ type Options struct {
 	// them (a Deployment rolling out) makes one status write; zero syncs at once. See the flag
 	// --controller-status-batch-period.
 	StatusBatchPeriod time.Duration
-	// GetEasyService, if set, reads the EasyServices the controller syncs, and the EasyService
-	// informer may keep only their metadata (TrimEasyService): the server in which the controller
-	// runs reads them from its own watch cache, so that the process holds one copy of each, not two.
-	// When nil, the informer's cache must hold whole EasyServices.
-	GetEasyService EasyServiceGetter
 }
 
-// NewController returns a controller fed by the given informers. The Deployment and Service
-// informers must list every object of their kind, trimmed by TrimChild. ctx gives the logger of
-// the event handlers and of the event broadcaster, which stops with ctx.
+// NewController returns a controller fed by the given informers. esInformer is a metadata informer
+// of EasyServices (k8s.io/client-go/metadata/metadatainformer): its events say which EasyService to
+// sync, and getEasyService reads the whole object when it syncs, in the server from its own watch
+// cache, so that the process holds one copy of each EasyService, not two. The Deployment and Service
+// informers must list every object of their kind, trimmed by TrimChild. ctx gives the logger of the
+// event handlers and of the event broadcaster, which stops with ctx.
 func NewController(
 	ctx context.Context,
 	kubeClient, eventClient kubernetes.Interface,
 	esClient clientset.Interface,
-	esInformer esinformers.TypedEasyServiceInformer,
+	esInformer informers.GenericInformer,
+	getEasyService EasyServiceGetter,
 	deploymentInformer appsinformers.TypedDeploymentInformer,
 	serviceInformer coreinformers.TypedServiceInformer,
 	options Options,
 ) (*Controller, error) {
+	if getEasyService == nil {
+		return nil, errors.New("the controller needs an EasyServiceGetter")
+	}
 	logger := klog.FromContext(ctx)
 	registerMetrics()
 
@@ -183,7 +184,7 @@ func NewController(
 		esLister:          esInformer.Lister(),
 		deployments:       newMutationCache(logger, deploymentInformer.Informer()),
 		services:          newMutationCache(logger, serviceInformer.Informer()),
-		getEasyService:    options.GetEasyService,
+		getEasyService:    getEasyService,
 		statusBatchPeriod: options.StatusBatchPeriod,
 		eventBroadcaster:  broadcaster,
 		recorder:          broadcaster.NewRecorder(scheme, corev1.EventSource{Component: ControllerName}),
@@ -192,10 +193,10 @@ func NewController(
 	}
 
 	handlerOptions := cache.HandlerOptions{Logger: &logger}
-	esRegistration, err := esInformer.TypedInformer().AddTypedEventHandler(cache.TypedResourceEventHandlerFuncs[*v1.EasyService]{
-		AddFunc: func(es *v1.EasyService) { c.enqueue(cache.MetaObjectToName(es)) },
+	esRegistration, err := esInformer.Informer().AddEventHandlerWithOptions(cache.ResourceEventHandlerFuncs{
+		AddFunc: c.enqueueObject,
 		// Resyncs too: they are the safety net of a controller driven by events.
-		UpdateFunc: func(_, es *v1.EasyService) { c.enqueue(cache.MetaObjectToName(es)) },
+		UpdateFunc: func(_, obj any) { c.enqueueObject(obj) },
 		// Nothing to do on delete: the garbage collector deletes the children.
 	}, handlerOptions)
 	if err != nil {
@@ -248,7 +249,12 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 		utilruntime.HandleErrorWithContext(ctx, err, "Listing EasyServices")
 	}
 	for _, es := range all {
-		queue.Add(cache.MetaObjectToName(es))
+		key, err := cache.ObjectToName(es)
+		if err != nil {
+			utilruntime.HandleErrorWithContext(ctx, err, "Listing EasyServices")
+			continue
+		}
+		queue.Add(key)
 	}
 
 	var wg sync.WaitGroup
@@ -282,6 +288,16 @@ func (c *Controller) setQueue(q workqueue.TypedRateLimitingInterface[cache.Objec
 	c.queueLock.Lock()
 	defer c.queueLock.Unlock()
 	c.queue = q
+}
+
+// enqueueObject adds the key of an EasyService the informer delivered.
+func (c *Controller) enqueueObject(obj any) {
+	key, err := cache.ObjectToName(obj)
+	if err != nil {
+		utilruntime.HandleError(fmt.Errorf("the key of an EasyService event: %w", err))
+		return
+	}
+	c.enqueue(key)
 }
 
 // enqueue adds key to the queue, if the controller runs.
@@ -358,7 +374,7 @@ func (c *Controller) enqueueOwner(child metav1.Object, delay time.Duration) {
 }
 
 func (c *Controller) enqueueIfExists(namespace, name string, delay time.Duration) {
-	if _, err := c.esLister.EasyServices(namespace).Get(name); err == nil {
+	if _, err := c.esLister.ByNamespace(namespace).Get(name); err == nil {
 		c.enqueueAfter(cache.ObjectName{Namespace: namespace, Name: name}, delay)
 	}
 }

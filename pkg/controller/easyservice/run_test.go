@@ -80,9 +80,7 @@ func TestRun(t *testing.T) {
 	stop := term()
 	// Through the tracker: the generated apply configurations' schema does not describe EasyService,
 	// so the field-managed fake refuses to create one.
-	if err := f.es.Tracker().Add(newEasyService()); err != nil {
-		t.Fatal(err)
-	}
+	f.addEasyServiceToAPI(newEasyService())
 	waitFor("the children", func() bool {
 		_, err := f.kube.CoreV1().Services("ns").Get(ctx, "web", metav1.GetOptions{})
 		return deploymentExists() && err == nil

@@ -52,7 +52,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 	logger := klog.LoggerWithValues(klog.FromContext(ctx), "easyService", klog.KRef(key.Namespace, key.Name))
 	ctx = klog.NewContext(ctx, logger)
 
-	es, err := c.easyService(ctx, key)
+	es, err := c.getEasyService(ctx, key.Namespace, key.Name)
 	if apierrors.IsNotFound(err) {
 		logger.V(4).Info("EasyService is gone; the garbage collector deletes its children")
 		return nil
@@ -115,14 +115,6 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		return errs[0]
 	}
 	return errors.Join(errs...)
-}
-
-// easyService reads the whole EasyService key.
-func (c *Controller) easyService(ctx context.Context, key cache.ObjectName) (*v1.EasyService, error) {
-	if c.getEasyService != nil {
-		return c.getEasyService(ctx, key.Namespace, key.Name)
-	}
-	return c.esLister.EasyServices(key.Namespace).Get(key.Name)
 }
 
 // childKind says how to read, extract and apply one kind of child; syncChild does the rest.

@@ -38,6 +38,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
+	metadatafake "k8s.io/client-go/metadata/fake"
+	"k8s.io/client-go/metadata/metadatainformer"
 	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -48,7 +50,6 @@ import (
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 	esfake "github.com/easyservice/easyservice/pkg/generated/clientset/versioned/fake"
-	esinformers "github.com/easyservice/easyservice/pkg/generated/informers/externalversions"
 )
 
 var webKey = cache.ObjectName{Namespace: "ns", Name: "web"}
@@ -60,6 +61,7 @@ type fixture struct {
 	ctx      context.Context
 	kube     *k8sfake.Clientset
 	es       *esfake.Clientset
+	esMeta   *metadatafake.FakeMetadataClient
 	recorder *record.FakeRecorder
 
 	controller    *Controller
@@ -68,18 +70,19 @@ type fixture struct {
 	deployStore   cache.Indexer
 	serviceStore  cache.Indexer
 	kubeInformers informers.SharedInformerFactory
-	esInformers   esinformers.SharedInformerFactory
+	esInformers   metadatainformer.SharedInformerFactory
 }
 
 func newFixture(t *testing.T) *fixture {
 	_, ctx := ktesting.NewTestContext(t)
-	f := &fixture{t: t, ctx: ctx, kube: k8sfake.NewClientset(), es: esfake.NewClientset(), recorder: record.NewFakeRecorder(100)}
+	f := &fixture{t: t, ctx: ctx, kube: k8sfake.NewClientset(), es: esfake.NewClientset(),
+		esMeta: metadatafake.NewSimpleMetadataClient(metadataScheme()), recorder: record.NewFakeRecorder(100)}
 	f.kubeInformers = informers.NewSharedInformerFactoryWithOptions(f.kube, 0, informers.WithTransform(TrimChild))
-	f.esInformers = esinformers.NewSharedInformerFactoryWithOptions(f.es, 0, esinformers.WithTransform(TrimEasyService))
-	esInformer := f.esInformers.App().V1().EasyServices()
+	f.esInformers = metadatainformer.NewSharedInformerFactoryWithOptions(f.esMeta, 0, metadatainformer.WithTransform(TrimEasyServiceMetadata))
+	esInformer := f.esInformers.ForResource(v1.SchemeGroupVersion.WithResource("easyservices"))
 	deployInformer := f.kubeInformers.Apps().V1().Deployments()
 	serviceInformer := f.kubeInformers.Core().V1().Services()
-	// The informer keeps the EasyServices' metadata; whole ones come from esFull, as from the
+	// The informer has the EasyServices' metadata; whole ones come from esFull, as from the
 	// server's watch cache.
 	f.esFull = cache.NewIndexer(cache.MetaNamespaceKeyFunc, nil)
 	getEasyService := func(_ context.Context, namespace, name string) (*v1.EasyService, error) {
@@ -92,7 +95,7 @@ func newFixture(t *testing.T) *fixture {
 		}
 		return obj.(*v1.EasyService), nil
 	}
-	c, err := NewController(ctx, f.kube, f.kube, f.es, esInformer, deployInformer, serviceInformer, Options{GetEasyService: getEasyService})
+	c, err := NewController(ctx, f.kube, f.kube, f.es, esInformer, getEasyService, deployInformer, serviceInformer, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,13 +119,40 @@ func (f *fixture) add(objects ...runtime.Object) {
 func (f *fixture) addToAPI(objects ...runtime.Object) {
 	f.t.Helper()
 	for _, obj := range objects {
-		tracker := f.kube.Tracker()
-		if _, ok := obj.(*v1.EasyService); ok {
-			tracker = f.es.Tracker()
+		if es, ok := obj.(*v1.EasyService); ok {
+			f.addEasyServiceToAPI(es)
+			continue
 		}
-		if err := tracker.Add(obj); err != nil {
+		if err := f.kube.Tracker().Add(obj); err != nil {
 			f.t.Fatal(err)
 		}
+	}
+}
+
+// addEasyServiceToAPI puts es in the fake API and its metadata in the fake metadata API.
+func (f *fixture) addEasyServiceToAPI(es *v1.EasyService) {
+	f.t.Helper()
+	if err := f.es.Tracker().Add(es); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.esMeta.Tracker().Add(partialMetadata(es)); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// metadataScheme is the scheme of the fake metadata API: EasyServices as metadata.
+func metadataScheme() *runtime.Scheme {
+	scheme := metadatafake.NewTestScheme()
+	scheme.AddKnownTypeWithName(v1.SchemeGroupVersion.WithKind(kind), &metav1.PartialObjectMetadata{})
+	scheme.AddKnownTypeWithName(v1.SchemeGroupVersion.WithKind(kind+"List"), &metav1.PartialObjectMetadataList{})
+	return scheme
+}
+
+// partialMetadata is es as the metadata API gives it.
+func partialMetadata(es *v1.EasyService) *metav1.PartialObjectMetadata {
+	return &metav1.PartialObjectMetadata{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1.SchemeGroupVersion.String(), Kind: kind},
+		ObjectMeta: *es.ObjectMeta.DeepCopy(),
 	}
 }
 
@@ -132,15 +162,16 @@ func (f *fixture) addToCache(objects ...runtime.Object) {
 	for _, obj := range objects {
 		var store cache.Indexer
 		transform := TrimChild
-		switch obj.(type) {
+		cached := obj.DeepCopyObject()
+		switch o := obj.(type) {
 		case *v1.EasyService:
-			store, transform = f.esStore, TrimEasyService
+			store, transform, cached = f.esStore, TrimEasyServiceMetadata, partialMetadata(o)
 		case *appsv1.Deployment:
 			store = f.deployStore
 		case *corev1.Service:
 			store = f.serviceStore
 		}
-		trimmed, err := transform(obj.DeepCopyObject())
+		trimmed, err := transform(cached)
 		if err != nil {
 			f.t.Fatal(err)
 		}
@@ -823,14 +854,14 @@ func TestTrimChild(t *testing.T) {
 
 	es := newEasyService()
 	es.ManagedFields = entries
-	es.Status.ObservedGeneration = 1
-	got, err = TrimEasyService(es.DeepCopy())
+	es.Annotations = map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{}"}
+	got, err = TrimEasyServiceMetadata(partialMetadata(es))
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantES := &v1.EasyService{ObjectMeta: metav1.ObjectMeta{Namespace: es.Namespace, Name: es.Name, UID: es.UID,
-		ResourceVersion: es.ResourceVersion, Generation: es.Generation, Labels: es.Labels}}
+	wantES := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "app.easyservice.io/v1", Kind: "EasyService"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: es.Namespace, Name: es.Name, UID: es.UID, ResourceVersion: es.ResourceVersion}}
 	if diff := cmp.Diff(wantES, got); diff != "" {
-		t.Errorf("TrimEasyService (-want +got):\n%s", diff)
+		t.Errorf("TrimEasyServiceMetadata (-want +got):\n%s", diff)
 	}
 }

@@ -20,19 +20,19 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 )
 
 // The informers' transforms: what the controller keeps of each object it watches. They run on
 // objects fresh from a watch or a list, before the informer stores them, and change them in place.
 
-// TrimEasyService keeps the metadata of an EasyService that the controller's event handlers and
-// its listing of every EasyService read, for a controller that reads whole EasyServices with
-// Options.GetEasyService.
-func TrimEasyService(obj any) (any, error) {
-	if es, ok := obj.(*v1.EasyService); ok {
-		return &v1.EasyService{ObjectMeta: trimmedMeta(&es.ObjectMeta)}, nil
+// TrimEasyServiceMetadata keeps of an EasyService's metadata, as the metadata informer delivers it,
+// what the controller's event handlers and its listing of every EasyService read: its identity. Its
+// managedFields, annotations and labels would be the larger part of the cache.
+func TrimEasyServiceMetadata(obj any) (any, error) {
+	if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+		return &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta, ObjectMeta: metav1.ObjectMeta{
+			Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
+		}}, nil
 	}
 	return obj, nil
 }
