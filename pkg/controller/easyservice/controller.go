@@ -273,7 +273,10 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 }
 
 // newQueue returns the queue of a leadership term: per-key exponential backoff from 5ms to
-// maxRetryDelay, and 10 retries per second overall (bursts of 100).
+// maxRetryDelay, and 10 retries per second overall (bursts of 100). That is client-go's
+// workqueue.DefaultTypedControllerRateLimiter but for the cap: the default's 1,000s would leave an
+// EasyService whose conflict has cleared unreconciled for up to 17 minutes, since nothing the
+// controller watches tells it the conflict is gone.
 func newQueue(clock clock.WithTicker) workqueue.TypedRateLimitingInterface[cache.ObjectName] {
 	return workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedMaxOfRateLimiter(
