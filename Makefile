@@ -103,16 +103,16 @@ BENCH_FLAGS ?=
 .PHONY: bench
 bench:
 	hack/install-tools.sh
-	go run ./test/bench -out $(OUTPUT_DIR)/bench $(BENCH_FLAGS)
+	cd test/bench && go run . -out $(OUTPUT_DIR)/bench $(BENCH_FLAGS)
 
 ## test-bench-smoke: the benchmark harness with tiny counts on a fresh local plane (TestBenchSmoke), so that it cannot rot;
 ## BENCH_LOCAL_UP_DIR=<dir> reuses a running plane
 .PHONY: test-bench-smoke
 test-bench-smoke:
 	hack/install-tools.sh
-	go test -count=1 -timeout=20m $(GOTEST_FLAGS) ./test/bench/...
+	cd test/bench && go test -count=1 -timeout=20m $(GOTEST_FLAGS) ./...
 
-## verify: gofmt, go vet, generated code, go.mod tidiness
+## verify: gofmt, go vet, generated code, go.mod tidiness (the server's module and test/bench's)
 .PHONY: verify
 verify: verify-gofmt verify-vet verify-codegen verify-mod
 
@@ -123,6 +123,7 @@ verify-gofmt:
 .PHONY: verify-vet
 verify-vet:
 	go vet ./...
+	cd test/bench && go vet ./...
 
 .PHONY: verify-codegen
 verify-codegen:
@@ -131,6 +132,7 @@ verify-codegen:
 .PHONY: verify-mod
 verify-mod:
 	go mod tidy -diff
+	cd test/bench && go mod tidy -diff
 
 ## update-codegen: regenerate pkg/generated and the zz_generated files
 .PHONY: update-codegen

@@ -22,10 +22,13 @@ limitations under the License.
 // is reported as the median over the rounds with its min–max, and the run ends with the embedded
 // controller's figures when the controller runs. docs/benchmarks.md describes the method.
 //
-//	go run ./test/bench                          # full: the N (5,000 creates, 10,000 listed)
-//	go run ./test/bench -mode medium             # a fifth of that, for a loaded machine
-//	go run ./test/bench -mode smoke              # tiny counts (TestBenchSmoke)
-//	go run ./test/bench -local-up-dir DIR        # against a plane already up (make local-up)
+// It is a module of its own (test/bench/go.mod), run from its directory; paths are the repository
+// root's:
+//
+//	go run .                          # full: the N (5,000 creates, 10,000 listed)
+//	go run . -mode medium             # a fifth of that, for a loaded machine
+//	go run . -mode smoke              # tiny counts (TestBenchSmoke)
+//	go run . -local-up-dir DIR        # against a plane already up (make local-up)
 //
 // Results go to -out (default _output/bench): results.md, results.json and results.png.
 package main
@@ -44,6 +47,16 @@ import (
 
 func main() {
 	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	// test/bench is a module of its own, so it runs from its own directory; the paths it is
+	// given (-out, -docs, -local-up-dir) are the repository root's, wherever it runs from.
+	root, err := repoRoot()
+	if err == nil {
+		err = os.Chdir(root)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)

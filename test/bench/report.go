@@ -182,7 +182,7 @@ func command() string {
 	if len(os.Args) > 0 && strings.HasSuffix(os.Args[0], ".test") {
 		return "go test ./test/bench -run TestBenchSmoke"
 	}
-	return strings.TrimSpace("go run ./test/bench " + strings.Join(os.Args[1:], " "))
+	return strings.TrimSpace("cd test/bench && go run . " + strings.Join(os.Args[1:], " "))
 }
 
 func (r *results) note(format string, args ...any) {
