@@ -73,15 +73,11 @@ func ownerReference(es *v1.EasyService) *metav1apply.OwnerReferenceApplyConfigur
 // server-side apply. Everything else (strategy, revision history, pod defaults, annotations and
 // labels others add) is left to the API server's defaults and to other managers.
 func newDeployment(es *v1.EasyService) *appsv1apply.DeploymentApplyConfiguration {
-	replicas := int32(1)
-	if es.Spec.Replicas != nil {
-		replicas = *es.Spec.Replicas
-	}
 	return appsv1apply.Deployment(es.Name, es.Namespace).
 		WithLabels(selectorLabels(es.Name)).
 		WithOwnerReferences(ownerReference(es)).
 		WithSpec(appsv1apply.DeploymentSpec().
-			WithReplicas(replicas).
+			WithReplicas(*es.Spec.Replicas).
 			WithSelector(metav1apply.LabelSelector().WithMatchLabels(selectorLabels(es.Name))).
 			WithTemplate(corev1apply.PodTemplateSpec().
 				WithLabels(selectorLabels(es.Name)).
@@ -118,16 +114,12 @@ func containerPorts(ports []v1.EasyServicePort) []*corev1apply.ContainerPortAppl
 		if p.TargetPort.Type != intstr.Int {
 			continue
 		}
-		target := p.TargetPort.IntVal
-		if target == 0 {
-			target = p.Port
-		}
-		k := key{target, protocolOrTCP(p.Protocol)}
+		k := key{p.TargetPort.IntVal, p.Protocol}
 		if seen[k] {
 			continue
 		}
 		seen[k] = true
-		cp := corev1apply.ContainerPort().WithContainerPort(target).WithProtocol(k.protocol)
+		cp := corev1apply.ContainerPort().WithContainerPort(k.port).WithProtocol(k.protocol)
 		if p.Name != "" {
 			cp.WithName(p.Name)
 		}
@@ -140,15 +132,12 @@ func containerPorts(ports []v1.EasyServicePort) []*corev1apply.ContainerPortAppl
 // apply. The cluster IP is never set, and neither is a node port the spec leaves to the cluster, so
 // an allocated one is kept.
 func newService(es *v1.EasyService) *corev1apply.ServiceApplyConfiguration {
-	spec := corev1apply.ServiceSpec().WithSelector(selectorLabels(es.Name))
-	if es.Spec.ServiceType != "" {
-		spec.WithType(es.Spec.ServiceType)
-	}
+	spec := corev1apply.ServiceSpec().WithSelector(selectorLabels(es.Name)).WithType(es.Spec.ServiceType)
 	for _, p := range es.Spec.Ports {
 		sp := corev1apply.ServicePort().
-			WithProtocol(protocolOrTCP(p.Protocol)).
+			WithProtocol(p.Protocol).
 			WithPort(p.Port).
-			WithTargetPort(targetPort(p))
+			WithTargetPort(p.TargetPort)
 		if p.Name != "" {
 			sp.WithName(p.Name)
 		}
@@ -164,21 +153,6 @@ func newService(es *v1.EasyService) *corev1apply.ServiceApplyConfiguration {
 		WithLabels(selectorLabels(es.Name)).
 		WithOwnerReferences(ownerReference(es)).
 		WithSpec(spec)
-}
-
-// targetPort is the port's target port, the port itself when unset.
-func targetPort(p v1.EasyServicePort) intstr.IntOrString {
-	if p.TargetPort.Type == intstr.Int && p.TargetPort.IntVal == 0 {
-		return intstr.FromInt32(p.Port)
-	}
-	return p.TargetPort
-}
-
-func protocolOrTCP(p corev1.Protocol) corev1.Protocol {
-	if p == "" {
-		return corev1.ProtocolTCP
-	}
-	return p
 }
 
 // envVar converts an environment variable to its apply configuration. Only the sources an

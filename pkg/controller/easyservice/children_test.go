@@ -162,15 +162,6 @@ image: nginx:1.27
 ports:
 - {name: http, containerPort: 8080, protocol: TCP}
 - {name: dns, containerPort: 8080, protocol: UDP}`,
-	}, {
-		name:     "replicas unset",
-		mutate:   func(es *v1.EasyService) { es.Spec.Replicas = nil },
-		replicas: 1,
-		container: `
-name: web
-image: nginx:1.27
-ports:
-- {name: tcp-80, containerPort: 80, protocol: TCP}`,
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

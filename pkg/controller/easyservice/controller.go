@@ -134,7 +134,9 @@ func newMutationCache(logger klog.Logger, informer cache.SharedIndexInformer) ca
 }
 
 // EasyServiceGetter reads the EasyService namespace/name, as fresh as the informer's cache or
-// fresher, in a form the caller must not change. It returns a NotFound error if there is none.
+// fresher, in a form the caller must not change. It returns a NotFound error if there is none. The
+// EasyService is as the API serves it, defaulted (v1.SetObjectDefaults_EasyService): the controller
+// relies on that, and applies no default of its own.
 type EasyServiceGetter func(ctx context.Context, namespace, name string) (*v1.EasyService, error)
 
 // Options are the settings of a Controller.

@@ -50,10 +50,7 @@ type observed struct {
 // arguments: now only stamps the conditions whose status changes, so that computing the status
 // again from the same observations gives an equal status and the controller writes nothing.
 func computeStatus(es *v1.EasyService, obs observed, now metav1.Time) v1.EasyServiceStatus {
-	want := int32(1)
-	if es.Spec.Replicas != nil {
-		want = *es.Spec.Replicas
-	}
+	want := *es.Spec.Replicas
 	status := v1.EasyServiceStatus{
 		ObservedGeneration: es.Generation,
 		Selector:           Selector(es.Name),

@@ -20,14 +20,13 @@ package fuzzer
 import (
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	runtimeserializer "k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/randfill"
 
 	"github.com/easyservice/easyservice/pkg/apis/easyservice"
+	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 )
 
 // Funcs returns the fuzzer functions of the group. They produce internal objects as they look after
@@ -36,26 +35,7 @@ var Funcs = func(_ runtimeserializer.CodecFactory) []interface{} {
 	return []interface{}{
 		func(s *easyservice.EasyServiceSpec, c randfill.Continue) {
 			c.FillNoCustom(s)
-			if s.ServiceType == "" {
-				s.ServiceType = corev1.ServiceTypeNodePort
-			}
-			for i := range s.Ports {
-				p := &s.Ports[i]
-				if p.Protocol == "" {
-					p.Protocol = corev1.ProtocolTCP
-				}
-				if p.TargetPort.Type == intstr.Int && p.TargetPort.IntVal == 0 {
-					p.TargetPort = intstr.FromInt32(p.Port)
-				}
-			}
-			for i := range s.Env {
-				if ref := s.Env[i].ValueFrom; ref != nil && ref.FileKeyRef != nil && ref.FileKeyRef.Optional == nil {
-					ref.FileKeyRef.Optional = ptr.To(false)
-				}
-			}
-			if len(s.Ports) == 1 && s.Ports[0].Name == "" {
-				s.Ports[0].Name = fmt.Sprintf("port-%d", s.Ports[0].Port)
-			}
+			defaultSpec(s)
 		},
 		func(is *intstr.IntOrString, c randfill.Continue) {
 			if c.Bool() {
@@ -67,5 +47,18 @@ var Funcs = func(_ runtimeserializer.CodecFactory) []interface{} {
 		func(q *resource.Quantity, c randfill.Continue) {
 			*q = *resource.NewQuantity(c.Int63n(1000), resource.DecimalExponent)
 		},
+	}
+}
+
+// defaultSpec defaults s as decoding does: through v1's defaulters, so that the defaults are defined
+// in one place. (The internal spec converts to v1 and back losslessly.)
+func defaultSpec(s *easyservice.EasyServiceSpec) {
+	es := &v1.EasyService{}
+	if err := v1.Convert_easyservice_EasyServiceSpec_To_v1_EasyServiceSpec(s, &es.Spec, nil); err != nil {
+		panic(fmt.Sprintf("converting a fuzzed spec to v1: %v", err))
+	}
+	v1.SetObjectDefaults_EasyService(es)
+	if err := v1.Convert_v1_EasyServiceSpec_To_easyservice_EasyServiceSpec(&es.Spec, s, nil); err != nil {
+		panic(fmt.Sprintf("converting a defaulted spec from v1: %v", err))
 	}
 }

@@ -16,6 +16,7 @@ limitations under the License.
 package v1
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -28,28 +29,35 @@ func addDefaultingFuncs(scheme *runtime.Scheme) error {
 	return RegisterDefaults(scheme)
 }
 
-// SetDefaults_EasyServiceSpec names a single unnamed port. The +default markers on the types
-// default replicas to 1, the service type to NodePort and protocols to TCP.
+// The +default markers on the types say what they can: replicas 1, service type NodePort, protocol
+// TCP (they also feed the OpenAPI schema). The functions here default what a marker cannot say: a
+// target port that is another field's value, and the name of a single unnamed port. The generated
+// SetObjectDefaults_EasyService calls them before it applies the markers' defaults.
+
+// SetDefaults_EasyServiceSpec names a single unnamed port, so the container port and the Service
+// port are named too.
 func SetDefaults_EasyServiceSpec(obj *EasyServiceSpec) {
-	// A single unnamed port gets a name, so the container port and the Service port are named too.
 	if len(obj.Ports) == 1 && obj.Ports[0].Name == "" {
-		SetDefaults_EasyServicePort(&obj.Ports[0])
 		obj.Ports[0].Name = DefaultPortName(obj.Ports[0].Protocol, obj.Ports[0].Port)
 	}
 }
 
-// SetDefaults_EasyServicePort defaults the protocol to TCP and the target port to the port.
+// SetDefaults_EasyServicePort defaults the target port to the port.
 func SetDefaults_EasyServicePort(obj *EasyServicePort) {
-	if obj.Protocol == "" {
-		obj.Protocol = corev1.ProtocolTCP
-	}
-	if obj.TargetPort.Type == intstr.Int && obj.TargetPort.IntVal == 0 {
-		obj.TargetPort = intstr.FromInt32(obj.Port)
-	}
+	obj.TargetPort = DefaultTargetPort(obj.TargetPort, obj.Port)
 }
 
-// DefaultPortName is the name given to the only port of an EasyService when it has none,
-// for example "tcp-80".
+// DefaultTargetPort is targetPort, or port when targetPort is unset.
+func DefaultTargetPort(targetPort intstr.IntOrString, port int32) intstr.IntOrString {
+	if targetPort.Type == intstr.Int && targetPort.IntVal == 0 {
+		return intstr.FromInt32(port)
+	}
+	return targetPort
+}
+
+// DefaultPortName is the name given to the only port of an EasyService when it has none, for
+// example "tcp-80". An empty protocol is the protocol's default (its marker, applied after
+// SetDefaults_EasyServiceSpec runs).
 func DefaultPortName(protocol corev1.Protocol, port int32) string {
-	return fmt.Sprintf("%s-%d", strings.ToLower(string(protocol)), port)
+	return fmt.Sprintf("%s-%d", strings.ToLower(string(cmp.Or(protocol, corev1.ProtocolTCP))), port)
 }

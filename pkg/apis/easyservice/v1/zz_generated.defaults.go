@@ -22,6 +22,7 @@ limitations under the License.
 package v1
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -55,7 +56,7 @@ func SetObjectDefaults_EasyService(in *EasyService) {
 		a := &in.Spec.Ports[i]
 		SetDefaults_EasyServicePort(a)
 		if a.Protocol == "" {
-			a.Protocol = "TCP"
+			a.Protocol = corev1.Protocol(corev1.ProtocolTCP)
 		}
 	}
 	if in.Spec.ServiceType == "" {

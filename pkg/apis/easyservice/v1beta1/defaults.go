@@ -16,9 +16,7 @@ limitations under the License.
 package v1beta1
 
 import (
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 )
@@ -27,17 +25,12 @@ func addDefaultingFuncs(scheme *runtime.Scheme) error {
 	return RegisterDefaults(scheme)
 }
 
-// SetDefaults_EasyServiceSpec applies the port defaults of v1: protocol TCP, targetPort = port, and a
-// name for a single unnamed port. The +default markers on the types default size and service type.
+// SetDefaults_EasyServiceSpec applies v1's port defaults that no marker says: targetPort = port, and a
+// name for a single unnamed port. The +default markers default size and service type, and
+// corev1.ServicePort's own marker the protocol (TCP).
 func SetDefaults_EasyServiceSpec(obj *EasyServiceSpec) {
 	for i := range obj.Ports {
-		p := &obj.Ports[i]
-		if p.Protocol == "" {
-			p.Protocol = corev1.ProtocolTCP
-		}
-		if p.TargetPort.Type == intstr.Int && p.TargetPort.IntVal == 0 {
-			p.TargetPort = intstr.FromInt32(p.Port)
-		}
+		obj.Ports[i].TargetPort = v1.DefaultTargetPort(obj.Ports[i].TargetPort, obj.Ports[i].Port)
 	}
 	if len(obj.Ports) == 1 && obj.Ports[0].Name == "" {
 		obj.Ports[0].Name = v1.DefaultPortName(obj.Ports[0].Protocol, obj.Ports[0].Port)
