@@ -114,9 +114,8 @@ type Controller struct {
 	// runLock serializes Run, so that a new term waits for the workers of the previous one.
 	runLock sync.Mutex
 
-	// now returns the time of new condition transitions; tests replace it.
-	now func() metav1.Time
-	// clock drives the queue's delays; tests replace it.
+	// clock is the controller's time: the queue's delays, the conditions' transition times, the
+	// reconcile durations. Tests replace it.
 	clock clock.WithTicker
 }
 
@@ -190,7 +189,6 @@ func NewController(
 		statusBatchPeriod: options.StatusBatchPeriod,
 		eventBroadcaster:  broadcaster,
 		recorder:          broadcaster.NewRecorder(scheme, corev1.EventSource{Component: ControllerName}),
-		now:               func() metav1.Time { return metav1.Now().Rfc3339Copy() },
 		clock:             clock.RealClock{},
 	}
 
@@ -384,6 +382,11 @@ func (c *Controller) enqueueIfExists(namespace, name string, delay time.Duration
 	}
 }
 
+// now is the time of a condition transition, to the second, as it is serialized.
+func (c *Controller) now() metav1.Time {
+	return metav1.NewTime(c.clock.Now()).Rfc3339Copy()
+}
+
 // processNextWorkItem syncs the next EasyService of the queue. It returns false when the queue is
 // shut down.
 func (c *Controller) processNextWorkItem(ctx context.Context, queue workqueue.TypedRateLimitingInterface[cache.ObjectName]) bool {
@@ -393,9 +396,9 @@ func (c *Controller) processNextWorkItem(ctx context.Context, queue workqueue.Ty
 	}
 	defer queue.Done(key)
 
-	start := time.Now()
+	start := c.clock.Now()
 	err := c.sync(ctx, key)
-	reconcileDuration.Observe(time.Since(start).Seconds())
+	reconcileDuration.Observe(c.clock.Since(start).Seconds())
 	c.handleErr(ctx, queue, key, err)
 	return true
 }
@@ -415,7 +418,7 @@ func (c *Controller) handleErr(ctx context.Context, queue workqueue.TypedRateLim
 	case apierrors.IsConflict(err):
 		// Our cache was behind the object; the next try reads the newer one.
 		logger.V(4).Info("Syncing EasyService hit a conflict, retrying", "easyService", klog.KRef(key.Namespace, key.Name), "err", err)
-	case err == errResourceExists: //nolint:errorlint // sync returns it alone when it is its only error
+	case onlyResourceExists(err):
 		// The condition and an event report it; retry quietly until the object is gone.
 		logger.V(2).Info("A child's name is taken, retrying", "easyService", klog.KRef(key.Namespace, key.Name), "retries", retries)
 	default:

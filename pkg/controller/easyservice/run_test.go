@@ -31,6 +31,7 @@ import (
 	core "k8s.io/client-go/testing"
 	componentbaseconfig "k8s.io/component-base/config"
 	"k8s.io/klog/v2/ktesting"
+	"k8s.io/utils/clock"
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 )
@@ -39,6 +40,8 @@ import (
 // terms: the events of the children reach the workers, and a new term starts afresh.
 func TestRun(t *testing.T) {
 	f := newFixture(t)
+	// The queue's delays and retries run on real time here.
+	f.controller.clock = clock.RealClock{}
 	// Whole EasyServices come from the fake API, as from the server's watch cache.
 	f.controller.getEasyService = func(_ context.Context, namespace, name string) (*v1.EasyService, error) {
 		obj, err := f.es.Tracker().Get(v1.SchemeGroupVersion.WithResource("easyservices"), namespace, name)

@@ -20,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -67,39 +66,27 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		return nil
 	}
 
-	var obs observed
-	var errs []error
-	transient := false
-	collect := func(p *problem, err error) {
-		if p != nil {
-			obs.problems = append(obs.problems, *p)
-		}
-		if err == nil {
-			return
-		}
-		transient = transient || p == nil
-		if !errors.Is(err, errResourceExists) || !containsError(errs, errResourceExists) {
-			errs = append(errs, err)
-		}
-	}
-	d, deploymentApplied, p, err := c.syncDeployment(ctx, es)
-	obs.deployment = d
-	collect(p, err)
-	s, _, p, err := c.syncService(ctx, es)
-	obs.service = s
-	collect(p, err)
-
-	if containsError(errs, errNamespaceTerminating) {
+	deployment := c.syncDeployment(ctx, es)
+	service := c.syncService(ctx, es)
+	err = errors.Join(deployment.err, service.err)
+	if errors.Is(err, errNamespaceTerminating) {
 		// The namespace controller deletes the EasyService next: nothing to report or retry.
 		logger.V(2).Info("Not recreating children: the namespace is being deleted")
 		return nil
 	}
+
+	obs := observed{deployment: deployment.live, service: service.live}
+	for _, p := range []*problem{deployment.problem, service.problem} {
+		if p != nil {
+			obs.problems = append(obs.problems, *p)
+		}
+	}
 	c.reportProblems(ctx, es, obs.problems)
 	switch {
-	case transient:
+	case deployment.transient() || service.transient():
 		// An error that says nothing about the children (the cluster unreachable, a conflict) leaves
 		// the status as it is rather than report children that are merely unknown.
-	case deploymentApplied && len(obs.problems) == 0 && c.statusBatchPeriod > 0:
+	case deployment.applied && len(obs.problems) == 0 && c.statusBatchPeriod > 0:
 		// The Deployment's status describes its previous generation (or nothing, if it is new) until
 		// the Deployment controller has seen this one: rather than write a status that is stale at
 		// once, sync again after the batch period, by when the Deployment usually reports on the new
@@ -107,14 +94,28 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) error {
 		logger.V(4).Info("Deployment applied; its status follows", "after", c.statusBatchPeriod)
 		c.enqueueAfter(key, c.statusBatchPeriod)
 	default:
-		if err := c.updateStatus(ctx, es, computeStatus(es, obs, c.now())); err != nil {
-			errs = append(errs, err)
-		}
+		err = errors.Join(err, c.updateStatus(ctx, es, computeStatus(es, obs, c.now())))
 	}
-	if len(errs) == 1 {
-		return errs[0]
-	}
-	return errors.Join(errs...)
+	return err
+}
+
+// childResult is what the sync of one child found and did.
+type childResult[T metav1.Object] struct {
+	// live is the child the EasyService controls after the sync; the zero T if there is none.
+	live T
+	// applied tells whether the sync applied the child.
+	applied bool
+	// problem is what the EasyService's status reports about the child; nil if there is nothing
+	// to report.
+	problem *problem
+	// err is why the sync of the child failed, if it did.
+	err error
+}
+
+// transient tells whether the sync failed for a reason that says nothing about the child (the
+// cluster unreachable, a conflict): it is retried, and the status left as it is.
+func (r childResult[T]) transient() bool {
+	return r.err != nil && r.problem == nil
 }
 
 // childKind says how to read, extract and apply one kind of child; syncChild does the rest.
@@ -130,10 +131,9 @@ type childKind[T metav1.Object, A any] struct {
 	apply   func(ctx context.Context, desired A) (T, error)
 }
 
-// syncDeployment applies the Deployment of es unless it already is as desired. It returns the
-// Deployment es controls, if any, whether it applied it, and a problem when a Deployment of that
-// name is not es's or the cluster refused ours.
-func (c *Controller) syncDeployment(ctx context.Context, es *v1.EasyService) (*appsv1.Deployment, bool, *problem, error) {
+// syncDeployment applies the Deployment of es unless it already is as desired. Its result has a
+// problem when a Deployment of that name is not es's or the cluster refused ours.
+func (c *Controller) syncDeployment(ctx context.Context, es *v1.EasyService) childResult[*appsv1.Deployment] {
 	client := c.kubeClient.AppsV1().Deployments(es.Namespace)
 	return syncChild(ctx, c, es, childKind[*appsv1.Deployment, *appsv1apply.DeploymentApplyConfiguration]{
 		kind:          "Deployment",
@@ -152,7 +152,7 @@ func (c *Controller) syncDeployment(ctx context.Context, es *v1.EasyService) (*a
 }
 
 // syncService applies the Service of es unless it already is as desired, like syncDeployment.
-func (c *Controller) syncService(ctx context.Context, es *v1.EasyService) (*corev1.Service, bool, *problem, error) {
+func (c *Controller) syncService(ctx context.Context, es *v1.EasyService) childResult[*corev1.Service] {
 	client := c.kubeClient.CoreV1().Services(es.Namespace)
 	return syncChild(ctx, c, es, childKind[*corev1.Service, *corev1apply.ServiceApplyConfiguration]{
 		kind:          "Service",
@@ -171,28 +171,26 @@ func (c *Controller) syncService(ctx context.Context, es *v1.EasyService) (*core
 }
 
 // syncChild applies the desired child of es unless what es's field manager owns of the live child
-// already is as desired, and tells whether it applied it. It never touches an object of that name
-// that es does not control.
+// already is as desired. It never touches an object of that name that es does not control.
 //
 // It asks the API nothing: the informer sees every object of the kind, so one that is not in the
 // cache does not exist (unless it was made in the last moments, which a read before the apply
 // would not close either), and the cache also holds the results of the controller's own applies
 // until the informer has caught up with them, so that a sync right after another neither applies
 // nor reports a child twice.
-func syncChild[T metav1.Object, A any](ctx context.Context, c *Controller, es *v1.EasyService, k childKind[T, A]) (T, bool, *problem, error) {
-	var none T
+func syncChild[T metav1.Object, A any](ctx context.Context, c *Controller, es *v1.EasyService, k childKind[T, A]) childResult[T] {
 	obj, exists, err := k.cache.GetByKey(es.Namespace + "/" + es.Name)
 	if err != nil {
-		return none, false, nil, err
+		return childResult[T]{err: err}
 	}
-	live := none
+	var live T
 	if exists {
 		var ok bool
 		if live, ok = obj.(T); !ok {
-			return none, false, nil, fmt.Errorf("the %s cache holds a %T", k.kind, obj)
+			return childResult[T]{err: fmt.Errorf("the %s cache holds a %T", k.kind, obj)}
 		}
 		if !metav1.IsControlledBy(live, es) {
-			return none, false, foreignChild(es, k.kind), errResourceExists
+			return childResult[T]{problem: foreignChild(es, k.kind), err: errResourceExists}
 		}
 	}
 
@@ -200,18 +198,18 @@ func syncChild[T metav1.Object, A any](ctx context.Context, c *Controller, es *v
 	if exists {
 		applied, err := k.extract(live)
 		if err != nil {
-			return live, false, nil, fmt.Errorf("extracting the fields %s owns in %s %s: %w", FieldManager, k.kind, klog.KObj(live), err)
+			return childResult[T]{live: live, err: fmt.Errorf("extracting the fields %s owns in %s %s: %w", FieldManager, k.kind, klog.KObj(live), err)}
 		}
 		if equality.Semantic.DeepEqual(applied, desired) {
-			return live, false, nil, nil
+			return childResult[T]{live: live}
 		}
 	}
 	result, err := k.apply(ctx, desired)
 	if err != nil {
 		if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
-			return live, false, nil, errNamespaceTerminating
+			return childResult[T]{live: live, err: errNamespaceTerminating}
 		}
-		return live, false, refusedChild(k.reasonFailed, k.kind, es, err), err
+		return childResult[T]{live: live, problem: refusedChild(k.reasonFailed, k.kind, es, err), err: err}
 	}
 	k.cache.Mutation(result)
 	switch {
@@ -221,18 +219,28 @@ func syncChild[T metav1.Object, A any](ctx context.Context, c *Controller, es *v
 		c.reportApplied(ctx, es, result, k.kind, k.reasonUpdated, "Updated")
 	default:
 		// The apply changed nothing after all (another manager shares the fields).
-		return result, false, nil, nil
+		return childResult[T]{live: result}
 	}
-	return result, true, nil, nil
+	return childResult[T]{live: result, applied: true}
 }
 
 // errResourceExists makes the sync of an EasyService whose child's name is taken fail, so that it
 // is retried: an object without our label can go away without the controller hearing of it.
 var errResourceExists = errors.New("a child's name is taken by an object the EasyService does not control")
 
-// containsError tells whether one of errs is target.
-func containsError(errs []error, target error) bool {
-	return slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, target) })
+// onlyResourceExists tells whether err is errResourceExists, or joins nothing but it: the sync's
+// only failure is a child's name taken, which the status and an event already report.
+func onlyResourceExists(err error) bool {
+	var joined interface{ Unwrap() []error }
+	if !errors.As(err, &joined) {
+		return errors.Is(err, errResourceExists)
+	}
+	for _, e := range joined.Unwrap() {
+		if !onlyResourceExists(e) {
+			return false
+		}
+	}
+	return true
 }
 
 // errNamespaceTerminating says that a child could not be made because its namespace is being

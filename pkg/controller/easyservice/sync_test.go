@@ -100,7 +100,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	c.recorder = f.recorder
-	c.now = func() metav1.Time { return now }
+	c.clock = clocktesting.NewFakeClock(now.Time)
 	f.controller = c
 	f.esStore = esInformer.Informer().GetIndexer()
 	f.deployStore = deployInformer.Informer().GetIndexer()
@@ -507,8 +507,8 @@ func TestSyncForeignChild(t *testing.T) {
 			f.add(tc.deployment)
 
 			err := f.controller.sync(f.ctx, webKey)
-			if !errors.Is(err, errResourceExists) {
-				t.Errorf("sync = %v, want errResourceExists so that it is retried", err)
+			if !onlyResourceExists(err) {
+				t.Errorf("sync = %v, want errResourceExists alone, so that it is retried quietly", err)
 			}
 			f.expect([]string{applyService, updateStatus}, []string{
 				"Normal ServiceCreated Created Service web",
@@ -863,5 +863,27 @@ func TestTrimChild(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: es.Namespace, Name: es.Name, UID: es.UID, ResourceVersion: es.ResourceVersion}}
 	if diff := cmp.Diff(wantES, got); diff != "" {
 		t.Errorf("TrimEasyServiceMetadata (-want +got):\n%s", diff)
+	}
+}
+
+// TestOnlyResourceExists: handleErr retries quietly only when a child's name taken is the sync's
+// only failure, however many children it concerns.
+func TestOnlyResourceExists(t *testing.T) {
+	conflict := apierrors.NewConflict(v1.Resource("easyservices"), "web", errors.New("changed"))
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"errResourceExists", errResourceExists, true},
+		{"both children's names taken", errors.Join(errResourceExists, errResourceExists), true},
+		{"wrapped", fmt.Errorf("syncing: %w", errors.Join(nil, errResourceExists)), true},
+		{"and a conflict", errors.Join(errResourceExists, conflict), false},
+		{"a conflict", conflict, false},
+		{"nested with another error", errors.Join(errResourceExists, errors.Join(errResourceExists, errNamespaceTerminating)), false},
+	} {
+		if got := onlyResourceExists(tc.err); got != tc.want {
+			t.Errorf("%s: onlyResourceExists(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
 	}
 }
