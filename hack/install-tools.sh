@@ -11,6 +11,11 @@
 #         there; the version key is the go.etcd.io/etcd/server/v3 version)
 #   kwok  sigs.k8s.io/kwok/cmd/kwok
 #
+# Benchmark peer (make bench builds it; never built by default):
+#   sample-apiserver  k8s.io/sample-apiserver (go install from the module proxy) at the version of
+#                     the k8s.io/apiserver go.mod requires: the Wardle server that test/bench
+#                     measures beside easyservice-apiserver
+#
 # Real-node tools (LOCAL_UP_NODE=real hack/local-up.sh; never built by default):
 #   node     kubelet, kube-proxy: from the same k8s.io/kubernetes module, version and build as kube
 #   crictl   sigs.k8s.io/cri-tools/cmd/crictl: the CRI client local-down removes a real node's
@@ -54,6 +59,7 @@ GOIMPORTS_VERSION=v0.47.0
 ALL_TOOLS=(kube etcd kwok)
 CODEGEN_TOOLS=(protoc protoc-gen-gogo goimports)
 NODE_TOOLS=(node crictl coredns)
+BENCH_TOOLS=(sample-apiserver)
 # Debian's docker.io brings dockerd 20.10, containerd 1.6, runc 1.1 and a docker client whose
 # DOCKER_BUILDKIT=1 builds use BuildKit's built-in frontend (no image to pull); debootstrap and the
 # archive keyring (to verify the mirror's Release file) make the golang stand-in's rootfs;
@@ -73,7 +79,7 @@ usage() {
   cat <<EOF
 usage: $0 [tool...]            build and cache tools (default: ${ALL_TOOLS[*]})
        $0 --print-dir <tool>   print the directory holding <tool>'s binaries
-tools: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} packages
+tools: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} ${BENCH_TOOLS[*]} packages
 cache: ${BIN_ROOT}/<tool>-<version>/
 EOF
 }
@@ -120,9 +126,10 @@ tool_version() {
     coredns) echo "${COREDNS_VERSION}" ;;
     protoc) protoc_version ;;
     protoc-gen-gogo) module_version "${REPO_ROOT}/go.mod" k8s.io/code-generator ;;
+    sample-apiserver) module_version "${REPO_ROOT}/go.mod" k8s.io/apiserver ;;
     goimports) echo "${GOIMPORTS_VERSION}" ;;
     packages) echo debian ;;
-    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} packages)" ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} ${BENCH_TOOLS[*]} packages)" ;;
   esac
 }
 
@@ -132,8 +139,8 @@ tool_binaries() {
     node) echo kubelet kube-proxy ;;
     etcd) echo etcd ;;
     kwok) echo kwok ;;
-    crictl | coredns | protoc | protoc-gen-gogo | goimports) echo "$1" ;;
-    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} packages)" ;;
+    crictl | coredns | protoc | protoc-gen-gogo | goimports | sample-apiserver) echo "$1" ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} ${BENCH_TOOLS[*]} packages)" ;;
   esac
 }
 
@@ -395,6 +402,15 @@ install_protoc-gen-gogo() { # <out dir>
 install_goimports() { # <out dir>
   step "goimports: go install golang.org/x/tools/cmd/goimports@${GOIMPORTS_VERSION}" \
     go_install_tool "$1" "golang.org/x/tools/cmd/goimports@${GOIMPORTS_VERSION}"
+}
+
+# ---------------------------------------------------------------------------
+# sample-apiserver (test/bench's peer)
+# ---------------------------------------------------------------------------
+# Its published module has no replace directives, so go install pkg@version works (unlike etcd's).
+install_sample-apiserver() { # <out dir>
+  step "sample-apiserver: go install k8s.io/sample-apiserver@$(tool_version sample-apiserver)" \
+    go_install_tool "$1" "k8s.io/sample-apiserver@$(tool_version sample-apiserver)"
 }
 
 # ---------------------------------------------------------------------------
