@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -61,6 +62,14 @@ func run(ctx context.Context, cfg config, log io.Writer) (_ *results, err error)
 	}
 	res := newResults(cfg)
 	res.Machine = describeMachine()
+	if slices.Contains(cfg.targetList(), targetSampleAgg) || slices.Contains(cfg.targetList(), targetSampleDirect) {
+		fmt.Fprintln(log, "==> starting the peer: k8s.io/sample-apiserver with an etcd of its own, registered as APIService "+sampleAPIService)
+		var stop func(bool)
+		if p.sample, stop, err = startSample(ctx, root, p, log); err != nil {
+			return nil, fmt.Errorf("starting sample-apiserver: %w", err)
+		}
+		defer func() { stop(err != nil) }()
+	}
 
 	// The controller's workers stay idle during the API figures (see pauseController).
 	fmt.Fprintln(log, "==> pausing the embedded controller (taking its Lease)")
@@ -230,10 +239,12 @@ func runTarget(ctx context.Context, p *plane, t *target, cfg config, round int, 
 	i += cfg.throughputN
 	m[mThroughput] = float64(cfg.throughputN) / wall.Seconds()
 	per1k := 1000 / float64(cfg.throughputN)
-	m[mCPUES] = (cpu1["easyservice-apiserver"] - cpu0["easyservice-apiserver"]) * per1k
-	m[mCPUKAS] = (cpu1["kube-apiserver"] - cpu0["kube-apiserver"]) * per1k
-	m[mCPUEtcd] = (cpu1["etcd"] - cpu0["etcd"] + cpu1["easyservice-etcd"] - cpu0["easyservice-etcd"]) * per1k
-	m[mCPUTotal] = m[mCPUES] + m[mCPUKAS] + m[mCPUEtcd]
+	for proc, id := range cpuMetrics {
+		if _, ok := procs[proc]; ok {
+			m[id] = (cpu1[proc] - cpu0[proc]) * per1k
+			m[mCPUTotal] += m[id]
+		}
+	}
 
 	// The rest up to listN (the same kind of load: with -pprof, CPU profiles of both servers cover
 	// most of it), then memory.
@@ -305,6 +316,9 @@ func runTarget(ctx context.Context, p *plane, t *target, cfg config, round int, 
 			return nil, fmt.Errorf("paginated LIST returned %d objects, not %d", r.items, cfg.listN+existing)
 		}
 		paged = append(paged, r.d.Seconds()*1000)
+		if t.jsonOnly {
+			continue
+		}
 		if r, err = list(ctx, c, t, ns, 0, acceptProtobuf); err != nil {
 			return nil, err
 		}
@@ -316,7 +330,10 @@ func runTarget(ctx context.Context, p *plane, t *target, cfg config, round int, 
 			m[mProtobufServed] = 1
 		}
 	}
-	m[mList], m[mListPaged], m[mListProto] = median(full), median(paged), median(proto)
+	m[mList], m[mListPaged] = median(full), median(paged)
+	if len(proto) > 0 {
+		m[mListProto] = median(proto)
+	}
 
 	if err := deleteAll(ctx, t, ns, objs, cfg.clients); err != nil {
 		return nil, err
@@ -348,7 +365,7 @@ func runEtcdFloor(ctx context.Context, p *plane, cfg config, size, round int) (m
 		mCreateP99:  percentile(lat, 99),
 		mThroughput: float64(cfg.throughputN) / wall.Seconds(),
 		// Over the whole floor run (latency and throughput puts).
-		mCPUEtcd: (cpu1["easyservice-etcd"] - cpu0["easyservice-etcd"]) * 1000 / float64(cfg.latencyN+cfg.throughputN),
+		mCPUEtcdES: (cpu1["easyservice-etcd"] - cpu0["easyservice-etcd"]) * 1000 / float64(cfg.latencyN+cfg.throughputN),
 	}, nil
 }
 
@@ -433,7 +450,18 @@ func deleteNamespace(ctx context.Context, p *plane, name string) error {
 	})
 }
 
-// processes are the pids of the components whose CPU and memory are read.
+// cpuMetrics are the processes whose CPU time per create is reported, and their metric ids.
+var cpuMetrics = map[string]string{
+	"easyservice-apiserver": mCPUES,
+	"kube-apiserver":        mCPUKAS,
+	"sample-apiserver":      mCPUSample,
+	"etcd":                  mCPUEtcdKube,
+	"easyservice-etcd":      mCPUEtcdES,
+	"sample-etcd":           mCPUEtcdSample,
+}
+
+// processes are the pids of the components whose CPU and memory are read: the plane's, and the
+// peer's when it runs.
 func (p *plane) processes() (map[string]int, error) {
 	out := map[string]int{}
 	for _, c := range []string{"easyservice-apiserver", "kube-apiserver", "etcd", "easyservice-etcd"} {
@@ -442,6 +470,9 @@ func (p *plane) processes() (map[string]int, error) {
 			return nil, err
 		}
 		out[c] = pid
+	}
+	if p.sample != nil {
+		maps.Copy(out, p.sample.pids())
 	}
 	return out, nil
 }

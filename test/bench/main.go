@@ -17,8 +17,9 @@ limitations under the License.
 // Command bench compares, on a real local control plane (hack/local-up.sh), the same object
 // served four ways: EasyService through kube-apiserver's aggregation layer, EasyService directly on
 // easyservice-apiserver, the same schema as a CustomResourceDefinition served by kube-apiserver,
-// and ConfigMaps of the same serialized size; plus the floor, etcd puts of that size. The targets
-// are interleaved (A B C D E, then A E D C B, then C D E A B, ...) over several rounds, every figure
+// and ConfigMaps of the same serialized size; plus the floor, etcd puts of that size, and the peer:
+// k8s.io/sample-apiserver's Flunders of that size, through the aggregation layer and directly. The
+// targets are interleaved (A B C D E, then A E D C B, then C D E A B, ...) over several rounds, every figure
 // is reported as the median over the rounds with its min–max, and the run ends with the embedded
 // controller's figures when the controller runs. docs/benchmarks.md describes the method.
 //
@@ -184,7 +185,7 @@ func (c *config) addFlags(fs *flag.FlagSet) {
 }
 
 // allTargets are the target ids in the order of the first round.
-var allTargets = []string{targetAgg, targetDirect, targetCRD, targetCM, targetEtcd}
+var allTargets = []string{targetAgg, targetDirect, targetCRD, targetCM, targetEtcd, targetSampleAgg, targetSampleDirect}
 
 func (c config) targetList() []string {
 	if c.targets == "" {

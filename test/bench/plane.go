@@ -48,6 +48,8 @@ type plane struct {
 	es       *endpoint // easyservice-apiserver, directly
 	esEtcd   string    // http://127.0.0.1:$ES_ETCD_CLIENT_PORT
 	kasFlags []string  // kube-apiserver's command line
+	// sample is the peer, k8s.io/sample-apiserver with its etcd, when it runs (sample.go).
+	sample *samplePeer
 	// kc is a client-go clientset of kube-apiserver (admin, no rate limit) for the set-up.
 	kc kubernetes.Interface
 }

@@ -34,8 +34,14 @@ type target struct {
 	// prefix is the API path up to the namespace, and resource the plural after it.
 	prefix, resource string
 	body             func(name string) []byte
+	// padded is the object padded by pad bytes, for the objects sized to the EasyService's JSON
+	// (sizeObjects sets body from it); nil for the EasyServices.
+	padded func(name string, pad int) []byte
 	// esServer: the objects are kept by easyservice-apiserver.
 	esServer bool
+	// jsonOnly: asked for protobuf first, the server answers 406 (sample-apiserver offers protobuf,
+	// but its types cannot be encoded in it), so there is no LIST accepting protobuf first.
+	jsonOnly bool
 }
 
 func (t *target) collection(ns string) string {
@@ -51,6 +57,9 @@ const (
 	targetCRD    = "crd"
 	targetCM     = "configmap"
 	targetEtcd   = "etcd-floor"
+	// The peer, k8s.io/sample-apiserver's Flunders (sample.go).
+	targetSampleAgg    = "sample-aggregated"
+	targetSampleDirect = "sample-direct"
 )
 
 // benchLabels label every object the benchmark makes.
@@ -95,18 +104,25 @@ func configMap(name string, pad int) []byte {
 	return data
 }
 
-// newTargets builds the four targets; the ConfigMap's padding is sized later (sizeObjects).
+// newTargets builds the targets (the peer's only when it runs); the padding of the ConfigMaps and
+// Flunders is sized later (sizeObjects).
 func newTargets(p *plane) []*target {
 	const esPrefix = "/apis/app.easyservice.io/v1"
 	es := func(name string) []byte { return easyService("app.easyservice.io/v1", name) }
-	return []*target{
+	ts := []*target{
 		{id: targetAgg, title: "EasyService via aggregation", ep: p.kube, prefix: esPrefix, resource: "easyservices", body: es, esServer: true},
 		{id: targetDirect, title: "EasyService direct", ep: p.es, prefix: esPrefix, resource: "easyservices", body: es, esServer: true},
 		{id: targetCRD, title: "CRD (same schema)", ep: p.kube, prefix: "/apis/" + crdGroup + "/" + crdVersion, resource: crdResource,
 			body: func(name string) []byte { return easyService(crdGroup+"/"+crdVersion, name) }},
-		{id: targetCM, title: "ConfigMap (same size)", ep: p.kube, prefix: "/api/v1", resource: "configmaps",
-			body: func(name string) []byte { return configMap(name, 0) }},
+		{id: targetCM, title: "ConfigMap (same size)", ep: p.kube, prefix: "/api/v1", resource: "configmaps", padded: configMap},
 	}
+	if p.sample != nil {
+		const samplePrefix = "/apis/" + sampleGroup + "/" + sampleVersion
+		ts = append(ts,
+			&target{id: targetSampleAgg, title: "sample-apiserver via aggregation", ep: p.kube, prefix: samplePrefix, resource: "flunders", padded: flunder, jsonOnly: true},
+			&target{id: targetSampleDirect, title: "sample-apiserver direct", ep: p.sample.ep, prefix: samplePrefix, resource: "flunders", padded: flunder, jsonOnly: true})
+	}
+	return ts
 }
 
 // installCRD creates (or replaces) the CRD twin and waits until kube-apiserver serves it.
@@ -158,16 +174,13 @@ func deleteCRD(ctx context.Context, p *plane) error {
 	return err
 }
 
-// sizeObjects sizes the ConfigMap so that its JSON, as a GET returns it, is as long as the
-// EasyService's, and returns that size. It creates probes in namespace ns and deletes them.
+// sizeObjects pads the ConfigMaps and Flunders so that their JSON, as a GET returns it, is as long
+// as the EasyService's, and returns that size. It creates probes in namespace ns and deletes them.
 func sizeObjects(ctx context.Context, targets []*target, ns string) (int, error) {
-	var es, cm *target
+	var es *target
 	for _, t := range targets {
-		switch t.id {
-		case targetDirect:
+		if t.id == targetDirect {
 			es = t
-		case targetCM:
-			cm = t
 		}
 	}
 	size := func(t *target, name string, body []byte) (int, error) {
@@ -187,18 +200,24 @@ func sizeObjects(ctx context.Context, targets []*target, ns string) (int, error)
 	if err != nil {
 		return 0, fmt.Errorf("sizing the EasyService: %w", err)
 	}
-	// The ConfigMap's size grows byte for byte with its value: measure it empty, then check.
-	base, err := size(cm, "probe-cm-0", configMap("probe-cm-0", 0))
-	if err != nil {
-		return 0, fmt.Errorf("sizing the ConfigMap: %w", err)
+	for _, t := range targets {
+		if t.padded == nil {
+			continue
+		}
+		// The size grows byte for byte with the padding: measure it without, then check.
+		padded := t.padded
+		base, err := size(t, "probe-"+t.id+"-0", padded("probe-"+t.id+"-0", 0))
+		if err != nil {
+			return 0, fmt.Errorf("sizing %s: %w", t.title, err)
+		}
+		pad := max(want-base, 0)
+		got, err := size(t, "probe-"+t.id+"-1", padded("probe-"+t.id+"-1", pad))
+		if err != nil {
+			return 0, err
+		}
+		pad = max(pad+want-got, 0)
+		t.body = func(name string) []byte { return padded(name, pad) }
 	}
-	pad := max(want-base, 0)
-	got, err := size(cm, "probe-cm-1", configMap("probe-cm-1", pad))
-	if err != nil {
-		return 0, err
-	}
-	pad = max(pad+want-got, 0)
-	cm.body = func(name string) []byte { return configMap(name, pad) }
 	return want, nil
 }
 
