@@ -111,7 +111,7 @@ func run(ctx context.Context, cfg config, log io.Writer) (_ *results, err error)
 		return nil, err
 	}
 	res.ObjectBytes = size
-	fmt.Fprintf(log, "==> object size %d bytes of JSON (EasyService as GET returns it; the ConfigMap padded to match)\n", size)
+	fmt.Fprintf(log, "==> object size %d bytes of JSON (EasyService as GET returns it; the ConfigMaps and Flunders padded to match)\n", size)
 
 	order := cfg.targetList()
 	byID := map[string]*target{}
