@@ -524,10 +524,7 @@ func startCandidate(t *testing.T, name, lease string) *candidateServer {
 	t.Helper()
 	dir := filepath.Dir(plane.kubeconfig)
 	env := readPlaneEnv(t, filepath.Join(dir, "env"))
-	bin, err := filepath.Abs(filepath.Join("..", "..", "_output", "bin", "easyservice-apiserver"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := filepath.Join(plane.root, "_output", "bin", "easyservice-apiserver")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,6 +44,7 @@ import (
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
 	"github.com/easyservice/easyservice/test/harness"
+	"github.com/easyservice/easyservice/test/localplane"
 )
 
 // The fault tests kill or stop one process of the plane (by its pid file), start it again with the
@@ -57,24 +59,15 @@ type planeProcess struct {
 	argv []string
 }
 
-func pidFile(name string) string { return filepath.Join(plane.dir, "pids", name+".pid") }
+func pidFile(name string) string { return localplane.PidFile(plane.dir, name) }
 
 func findPlaneProcess(t *testing.T, name string) *planeProcess {
 	t.Helper()
-	raw, err := os.ReadFile(pidFile(name))
+	pid, argv, err := localplane.Process(plane.dir, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil {
-		t.Fatalf("%s: %v", pidFile(name), err)
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || len(cmdline) == 0 {
-		t.Fatalf("%s (pid %d) is not running: %v", name, pid, err)
-	}
-	argv := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
-	if !strings.Contains(string(cmdline), plane.dir) {
+	if !strings.Contains(strings.Join(argv, "\x00"), plane.dir) {
 		t.Fatalf("pid %d of %s does not run with %s: %q", pid, name, plane.dir, argv)
 	}
 	return &planeProcess{name: name, pid: pid, argv: argv}
@@ -92,8 +85,8 @@ func (p *planeProcess) alive() bool {
 			return false
 		}
 	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid))
-	return err == nil && strings.Join(p.argv, "\x00")+"\x00" == string(cmdline)
+	argv, err := localplane.Cmdline(p.pid)
+	return err == nil && slices.Equal(argv, p.argv)
 }
 
 // stop sends sig and waits for the process to exit.
@@ -130,12 +123,8 @@ func (p *planeProcess) launch(t *testing.T, what string) {
 	}
 	defer func() { _ = log.Close() }()
 	_, _ = fmt.Fprintf(log, "# %s e2e fault test (%s): %s: %s\n", time.Now().UTC().Format(time.RFC3339), t.Name(), what, strings.Join(p.argv, " "))
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command(p.argv[0], p.argv[1:]...)
-	cmd.Dir, cmd.Stdout, cmd.Stderr = root, log, log
+	cmd.Dir, cmd.Stdout, cmd.Stderr = plane.root, log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", p.name, err)

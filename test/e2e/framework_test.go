@@ -52,6 +52,8 @@ import (
 
 // plane is the control plane every test uses.
 var plane struct {
+	// root is the repository's root directory.
+	root string
 	// dir is the plane's state directory (LOCAL_UP_DIR): pki/, logs/, pids/.
 	dir string
 	// env holds the variables of dir/env: the ports, KUBECONFIG, KUBECTL.
@@ -69,11 +71,12 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := localplane.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	plane.root = root
 	dir := os.Getenv("E2E_LOCAL_UP_DIR")
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "easyservice-e2e-"); err != nil {

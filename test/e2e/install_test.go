@@ -66,6 +66,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
+	"github.com/easyservice/easyservice/test/localplane"
 )
 
 const (
@@ -93,16 +94,6 @@ spec:
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
-// repoRoot is the repository's root directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
 // localUpDir is the plane's LOCAL_UP_DIR (where its admin kubeconfig is).
 func localUpDir() string { return filepath.Dir(plane.kubeconfig) }
 
@@ -111,7 +102,7 @@ func localUpDir() string { return filepath.Dir(plane.kubeconfig) }
 // The repository's tree (and a generated/ of its own) is never touched.
 func installTree(t *testing.T) string {
 	t.Helper()
-	root := repoRoot(t)
+	root := plane.root
 	dir := filepath.Join(t.TempDir(), "deploy")
 	if err := os.CopyFS(dir, os.DirFS(filepath.Join(root, "artifacts", "deploy"))); err != nil {
 		t.Fatal(err)
@@ -285,7 +276,7 @@ func podFile(t *testing.T, spec *corev1.PodSpec, c *corev1.Container, path strin
 // TestInstallManifestsRender: every kustomization renders, with what the issue asks of each, and no
 // file of the install (nor hack/local) skips TLS verification.
 func TestInstallManifestsRender(t *testing.T) {
-	root := repoRoot(t)
+	root := plane.root
 	for _, dir := range []string{filepath.Join(root, "artifacts"), filepath.Join(root, "hack", "local")} {
 		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
@@ -367,7 +358,7 @@ func TestInstallManifestsRender(t *testing.T) {
 // with a PodDisruptionBudget and anti-affinity, HTTPS probes, hardened containers, requests, a
 // shutdown delay within the grace period, certificates from Secrets, etcd over TLS with a volume.
 func TestInstallManifestsHardened(t *testing.T) {
-	r := kustomize(t, filepath.Join(repoRoot(t), "artifacts", "deploy", "base"))
+	r := kustomize(t, filepath.Join(plane.root, "artifacts", "deploy", "base"))
 	d := typed[appsv1.Deployment](t, r.find(t, "Deployment", installNamespace, serverName))
 	sts := typed[appsv1.StatefulSet](t, r.find(t, "StatefulSet", installNamespace, "easyservice-etcd"))
 
@@ -547,7 +538,7 @@ func installCRDs(t *testing.T, dir string, files ...string) {
 // in a namespace that enforces the restricted Pod Security Standard (as easyservice-system does),
 // and the enforcement is real: a pod without the hardening is refused there.
 func TestInstallPodSecurityRestricted(t *testing.T) {
-	r := kustomize(t, filepath.Join(repoRoot(t), "artifacts", "deploy", "base"))
+	r := kustomize(t, filepath.Join(plane.root, "artifacts", "deploy", "base"))
 	if got := r.find(t, "Namespace", "", installNamespace).GetLabels()["pod-security.kubernetes.io/enforce"]; got != "restricted" {
 		t.Errorf("namespace %s enforces %q, want restricted", installNamespace, got)
 	}
@@ -737,15 +728,11 @@ func freePorts(t *testing.T, n int) []int {
 // pidArgs returns the command line of a component of the plane, from its pid file.
 func pidArgs(t *testing.T, component string) []string {
 	t.Helper()
-	pid, err := os.ReadFile(filepath.Join(localUpDir(), "pids", component+".pid"))
+	_, argv, err := localplane.Process(localUpDir(), component)
 	if err != nil {
-		t.Fatalf("%s's pid file: %v", component, err)
+		t.Fatal(err)
 	}
-	cmdline, err := os.ReadFile(filepath.Join("/proc", strings.TrimSpace(string(pid)), "cmdline"))
-	if err != nil {
-		t.Fatalf("%s's command line: %v", component, err)
-	}
-	return strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
+	return argv
 }
 
 // TestInstallEtcdHA runs the etcd of overlays/etcd-ha: three members started with the
@@ -968,7 +955,7 @@ func httpGet(ctx context.Context, client *http.Client, u string) (int, string, e
 // loopback ones, and the flags a pod needs not are added (the bind address, the kubeconfigs that
 // stand for the in-cluster config, and local-up's fast-shutdown flags the Deployment does not set).
 func TestInstallServerRunsWithDeploymentFlags(t *testing.T) {
-	r := kustomize(t, filepath.Join(repoRoot(t), "artifacts", "deploy", "base"))
+	r := kustomize(t, filepath.Join(plane.root, "artifacts", "deploy", "base"))
 	d := typed[appsv1.Deployment](t, r.find(t, "Deployment", installNamespace, serverName))
 	c := container(t, &d.Spec.Template.Spec, serverName)
 	dir := localUpDir()
@@ -1063,7 +1050,7 @@ func duringKubeAPIServerRestart(at time.Time) bool {
 // TestInstallLocalAPIServicesMatchInstall: the plane registers EasyService with the install's
 // APIServices (but for the caBundle, which is the CA hack/gen-certs made in the plane's install/).
 func TestInstallLocalAPIServicesMatchInstall(t *testing.T) {
-	r := kustomize(t, filepath.Join(repoRoot(t), "artifacts", "deploy", "base"))
+	r := kustomize(t, filepath.Join(plane.root, "artifacts", "deploy", "base"))
 	ca, err := os.ReadFile(filepath.Join(localUpDir(), "install", "pki", "easyservice-ca.crt"))
 	if err != nil {
 		t.Fatal(err)
@@ -1518,7 +1505,7 @@ func provokeQuotaCharge(t *testing.T, namespace string) {
 func TestInstallRBACMinimal(t *testing.T) {
 	ctx := t.Context()
 	client := sarClient(t)
-	r := kustomize(t, filepath.Join(repoRoot(t), "artifacts", "deploy", "base", "rbac"))
+	r := kustomize(t, filepath.Join(plane.root, "artifacts", "deploy", "base", "rbac"))
 	perms := permissions(t, installRBAC(t, r))
 	saGroups := []string{"system:serviceaccounts", "system:serviceaccounts:" + installNamespace, "system:authenticated"}
 	for _, c := range serverMustNot() {
@@ -1657,7 +1644,7 @@ func probeRBAC(id string, k int, user string, label map[string]string, perms []p
 func TestInstallRBACRemoveRuleBreaksController(t *testing.T) {
 	ctx := t.Context()
 	client := sarClient(t)
-	r := kustomize(t, filepath.Join(repoRoot(t), "artifacts", "deploy", "base", "rbac"))
+	r := kustomize(t, filepath.Join(plane.root, "artifacts", "deploy", "base", "rbac"))
 	original := typed[rbacv1.ClusterRole](t, r.find(t, "ClusterRole", "", "easyservice-controller"))
 	reduced := original.DeepCopy()
 	reduced.Rules = slices.DeleteFunc(reduced.Rules, func(rule rbacv1.PolicyRule) bool {

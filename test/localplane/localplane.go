@@ -14,18 +14,45 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package localplane holds what the e2e tests and the benchmarks share about the local control
-// plane of hack/local-up.sh: its environment on free ports, and the env file it writes.
+// Package localplane holds what the tests and the benchmarks share about the repository and the
+// local control plane of hack/local-up.sh: the repository's root, the plane's environment on free
+// ports, the env file it writes, and its processes (by their pid files).
 package localplane
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 )
+
+// module is the module line of the repository's go.mod.
+const module = "module github.com/easyservice/easyservice\n"
+
+// RepoRoot is the repository's root directory: the directory of the easyservice module's go.mod,
+// from the working directory up (test/bench, a module of its own, finds the one above it).
+var RepoRoot = sync.OnceValues(func() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.Contains(data, []byte(module)) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the easyservice repository (no go.mod of its module found)")
+		}
+		dir = parent
+	}
+})
 
 // PortVars are the port variables of hack/local-up.sh.
 var PortVars = []string{
@@ -71,4 +98,36 @@ func ReadEnvFile(path string) (map[string]string, error) {
 		}
 	}
 	return vars, scanner.Err()
+}
+
+// PidFile is the pid file hack/local-up.sh writes for the component name of the plane in dir.
+func PidFile(dir, name string) string { return filepath.Join(dir, "pids", name+".pid") }
+
+// Process returns the pid and the command line of the component name of the plane in dir, from its
+// pid file; an error if the file cannot be read or the process does not run.
+func Process(dir, name string) (pid int, argv []string, err error) {
+	raw, err := os.ReadFile(PidFile(dir, name))
+	if err != nil {
+		return 0, nil, err
+	}
+	if pid, err = strconv.Atoi(strings.TrimSpace(string(raw))); err != nil {
+		return 0, nil, fmt.Errorf("pid file of %s: %w", name, err)
+	}
+	if argv, err = Cmdline(pid); err != nil {
+		return 0, nil, fmt.Errorf("%s (pid %d) is not running: %w", name, pid, err)
+	}
+	return pid, argv, nil
+}
+
+// Cmdline is the command line of the process pid, from /proc/<pid>/cmdline; an error if the
+// process does not exist or has none (a zombie).
+func Cmdline(pid int) ([]string, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("process %d has no command line", pid)
+	}
+	return strings.Split(strings.TrimSuffix(string(raw), "\x00"), "\x00"), nil
 }
