@@ -18,15 +18,11 @@ package e2e
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,17 +32,16 @@ import (
 
 	"k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/keyutil"
+
+	"github.com/easyservice/easyservice/internal/certs"
 )
 
 // caPair is a CA of the local plane's PKI that a test can sign client certificates with.
-type caPair struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-}
+type caPair struct{ *certs.Pair }
 
 func loadCA(t *testing.T, name string) caPair {
 	t.Helper()
-	certs, err := cert.CertsFromFile(filepath.Join(plane.dir, "pki", name+".crt"))
+	cas, err := cert.CertsFromFile(filepath.Join(plane.dir, "pki", name+".crt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,29 +49,20 @@ func loadCA(t *testing.T, name string) caPair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return caPair{cert: certs[0], key: key.(crypto.Signer)}
+	return caPair{&certs.Pair{Cert: cas[0], Key: key.(crypto.Signer)}}
 }
 
-// clientCert returns a client certificate for subject signed by the CA.
+// clientCert returns a client certificate for subject (its common name and organizations) signed
+// by the CA, valid for an hour.
 func (ca caPair) clientCert(t *testing.T, subject pkix.Name) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	d := certs.Dir{Path: t.TempDir(), Validity: time.Hour, KeyUsage: x509.KeyUsageDigitalSignature}
+	p, err := d.EnsureLeaf(certs.Leaf{Name: "client", CommonName: subject.CommonName, Organizations: subject.Organization,
+		Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca.Pair)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      subject,
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return tls.Certificate{Certificate: [][]byte{p.Cert.Raw}, PrivateKey: p.Key}
 }
 
 // httpsClient trusts the plane's CA file caName and presents certs, if any.
