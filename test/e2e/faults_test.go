@@ -22,7 +22,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"os"
@@ -152,59 +151,7 @@ func (p *planeProcess) ensureRunning(t *testing.T, ready func(t *testing.T)) {
 	})
 }
 
-// probe GETs url with client and returns the status code (0 when there is no answer).
-func probe(client *http.Client, url string) (int, string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, err.Error()
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
-
-// esProbeClient calls easyservice-apiserver directly, trusting its serving CA (no credentials:
-// the health probes are open).
-func esProbeClient(t *testing.T) *http.Client {
-	t.Helper()
-	ca, err := os.ReadFile(filepath.Join(plane.dir, "pki", "easyservice-ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "easyservice-apiserver.easyservice-system.svc", MinVersion: tls.VersionTLS12},
-	}}
-}
-
 func esReadyzURL() string { return "https://127.0.0.1:" + plane.env["ES_PORT"] + "/readyz?verbose" }
-
-// esAdminClient calls easyservice-apiserver directly as the admin (system:masters, by the
-// client certificate), e.g. for its /metrics.
-func esAdminClient(t *testing.T) *http.Client {
-	t.Helper()
-	c := esProbeClient(t)
-	c.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{adminCertificate(t)}
-	return c
-}
-
-// adminCertificate is the plane's admin client certificate (system:masters).
-func adminCertificate(t *testing.T) tls.Certificate {
-	t.Helper()
-	pki := filepath.Join(plane.dir, "pki")
-	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, "admin.crt"), filepath.Join(pki, "admin.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
-}
 
 // kubeProbeClient calls kube-apiserver with the admin's certificate.
 func kubeProbeClient(t *testing.T) *http.Client {
@@ -832,15 +779,6 @@ func TestFaultControllerLeaderKill(t *testing.T) {
 	if ok, err := isLeader(ctx, planeServer); ok || err != nil {
 		t.Errorf("the restarted server leads (%t, %v) while the follower holds the Lease", ok, err)
 	}
-}
-
-func mustAtoi(t *testing.T, s string) int {
-	t.Helper()
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // converged: the namespace holds n EasyServices (listed with es), each with exactly its Deployment and Service,

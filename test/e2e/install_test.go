@@ -36,7 +36,6 @@ import (
 	"io"
 	"io/fs"
 	"maps"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -93,9 +92,6 @@ spec:
 
 // ---------------------------------------------------------------------------------------------
 // Rendering
-
-// localUpDir is the plane's LOCAL_UP_DIR (where its admin kubeconfig is).
-func localUpDir() string { return filepath.Dir(plane.kubeconfig) }
 
 // installTree copies artifacts/deploy into a temporary directory and makes its generated/
 // Component there with hack/gen-certs, as a user does before `kubectl apply -k artifacts/deploy`.
@@ -710,25 +706,10 @@ func TestInstallCertificates(t *testing.T) {
 	}
 }
 
-// freePorts returns n free loopback ports.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = l.Close() }()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
-}
-
 // pidArgs returns the command line of a component of the plane, from its pid file.
 func pidArgs(t *testing.T, component string) []string {
 	t.Helper()
-	_, argv, err := localplane.Process(localUpDir(), component)
+	_, argv, err := localplane.Process(plane.dir, component)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -932,20 +913,6 @@ func TestInstallEtcdHA(t *testing.T) {
 	}
 }
 
-func httpGet(ctx context.Context, client *http.Client, u string) (int, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
-}
-
 // ---------------------------------------------------------------------------------------------
 // The plane's server is the install's
 
@@ -958,7 +925,7 @@ func TestInstallServerRunsWithDeploymentFlags(t *testing.T) {
 	r := kustomize(t, filepath.Join(plane.root, "artifacts", "deploy", "base"))
 	d := typed[appsv1.Deployment](t, r.find(t, "Deployment", installNamespace, serverName))
 	c := container(t, &d.Spec.Template.Spec, serverName)
-	dir := localUpDir()
+	dir := plane.dir
 	env := plane.env
 	// The Secrets of the plane's install/ (hack/gen-certs), which hold what local-up's files hold.
 	generated, err := os.ReadFile(filepath.Join(dir, "install", "secrets.yaml"))
@@ -1023,7 +990,7 @@ func TestInstallServerRunsWithDeploymentFlags(t *testing.T) {
 // ServiceAccount (TestMain runs the suite only on such a plane). That RBAC refused it nothing while
 // the suite ran is judged after the tests, from kube-apiserver's audit log (checkServerRefusals).
 func TestInstallServerIdentity(t *testing.T) {
-	kubeconfig := filepath.Join(localUpDir(), "easyservice-apiserver.kubeconfig")
+	kubeconfig := filepath.Join(plane.dir, "easyservice-apiserver.kubeconfig")
 	user := kubectl(t, "", "--kubeconfig="+kubeconfig, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
 	if user != serverUser {
 		t.Fatalf("easyservice-apiserver's kubeconfig is %q, want %q", user, serverUser)
@@ -1051,7 +1018,7 @@ func duringKubeAPIServerRestart(at time.Time) bool {
 // APIServices (but for the caBundle, which is the CA hack/gen-certs made in the plane's install/).
 func TestInstallLocalAPIServicesMatchInstall(t *testing.T) {
 	r := kustomize(t, filepath.Join(plane.root, "artifacts", "deploy", "base"))
-	ca, err := os.ReadFile(filepath.Join(localUpDir(), "install", "pki", "easyservice-ca.crt"))
+	ca, err := os.ReadFile(filepath.Join(plane.dir, "install", "pki", "easyservice-ca.crt"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,90 +17,14 @@ limitations under the License.
 package e2e
 
 import (
-	"crypto"
 	"crypto/tls"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"k8s.io/client-go/util/cert"
-	"k8s.io/client-go/util/keyutil"
-
-	"github.com/easyservice/easyservice/internal/certs"
 )
-
-// caPair is a CA of the local plane's PKI that a test can sign client certificates with.
-type caPair struct{ *certs.Pair }
-
-func loadCA(t *testing.T, name string) caPair {
-	t.Helper()
-	cas, err := cert.CertsFromFile(filepath.Join(plane.dir, "pki", name+".crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := keyutil.PrivateKeyFromFile(filepath.Join(plane.dir, "pki", name+".key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return caPair{&certs.Pair{Cert: cas[0], Key: key.(crypto.Signer)}}
-}
-
-// clientCert returns a client certificate for subject (its common name and organizations) signed
-// by the CA, valid for an hour.
-func (ca caPair) clientCert(t *testing.T, subject pkix.Name) tls.Certificate {
-	t.Helper()
-	d := certs.Dir{Path: t.TempDir(), Validity: time.Hour, KeyUsage: x509.KeyUsageDigitalSignature}
-	p, err := d.EnsureLeaf(certs.Leaf{Name: "client", CommonName: subject.CommonName, Organizations: subject.Organization,
-		Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca.Pair)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{p.Cert.Raw}, PrivateKey: p.Key}
-}
-
-// httpsClient trusts the plane's CA file caName and presents certs, if any.
-func httpsClient(t *testing.T, caName string, certs ...tls.Certificate) *http.Client {
-	t.Helper()
-	pool := x509.NewCertPool()
-	pem, err := os.ReadFile(filepath.Join(plane.dir, "pki", caName+".crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool.AppendCertsFromPEM(pem)
-	return &http.Client{
-		Timeout:   30 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs, MinVersion: tls.VersionTLS12}},
-	}
-}
-
-// call sends a request and returns the status code and body.
-func call(t *testing.T, client *http.Client, method, url, body string, header map[string]string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	data, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(data)
-}
 
 // TestSecurity checks authentication and authorization of EasyService requests, through
 // kube-apiserver and directly on our server, including request-header spoofing and old TLS.
