@@ -65,7 +65,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
-	"github.com/easyservice/easyservice/test/localplane"
 )
 
 const (
@@ -706,16 +705,6 @@ func TestInstallCertificates(t *testing.T) {
 	}
 }
 
-// pidArgs returns the command line of a component of the plane, from its pid file.
-func pidArgs(t *testing.T, component string) []string {
-	t.Helper()
-	_, argv, err := localplane.Process(plane.dir, component)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return argv
-}
-
 // TestInstallEtcdHA runs the etcd of overlays/etcd-ha: three members started with the
 // StatefulSet's command, args and env and the rendered Secrets, on loopback. Substituted: the pod's
 // addresses (0.0.0.0 and the members' DNS names become 127.0.0.1, each member with its own ports),
@@ -727,7 +716,7 @@ func TestInstallEtcdHA(t *testing.T) {
 	sts := typed[appsv1.StatefulSet](t, r.find(t, "StatefulSet", installNamespace, "easyservice-etcd"))
 	spec := &sts.Spec.Template.Spec
 	c := container(t, spec, "etcd")
-	etcdBin := pidArgs(t, "easyservice-etcd")[0]
+	etcdBin := findPlaneProcess(t, "easyservice-etcd").argv[0]
 	work := t.TempDir()
 
 	// The Secret volumes as directories.
@@ -935,7 +924,7 @@ func TestInstallServerRunsWithDeploymentFlags(t *testing.T) {
 	secrets := decodeObjects(t, string(generated))
 	kubeconfig := filepath.Join(dir, "easyservice-apiserver.kubeconfig")
 
-	got := pidArgs(t, serverName)[1:]
+	got := findPlaneProcess(t, serverName).argv[1:]
 	if len(got) < len(c.Args) {
 		t.Fatalf("the server runs with %q, fewer args than the Deployment's %q", got, c.Args)
 	}
@@ -995,7 +984,7 @@ func TestInstallServerIdentity(t *testing.T) {
 	if user != serverUser {
 		t.Fatalf("easyservice-apiserver's kubeconfig is %q, want %q", user, serverUser)
 	}
-	args := pidArgs(t, serverName)
+	args := findPlaneProcess(t, serverName).argv
 	for _, flag := range []string{"--kubeconfig", "--authentication-kubeconfig", "--authorization-kubeconfig"} {
 		if got := flagValue(t, args, flag); got != kubeconfig {
 			t.Errorf("%s=%s, want %s", flag, got, kubeconfig)
