@@ -20,7 +20,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -525,12 +524,7 @@ func startCandidate(t *testing.T, name, lease string) *candidateServer {
 		t.Fatalf("%s/env sets no ES_ETCD_CLIENT_PORT", plane.dir)
 	}
 	bin := filepath.Join(plane.root, "_output", "bin", "easyservice-apiserver")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	port := freePorts(t, 1)[0]
 
 	work := t.TempDir()
 	c := &candidateServer{name: name, port: port, log: filepath.Join(work, name+".log")}

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -101,12 +100,7 @@ func startSecondReplica(t *testing.T, first *serverReplica) *serverReplica {
 	if pid, argv, err := localplane.Process(plane.dir, secondReplicaName); err == nil && strings.Contains(strings.Join(argv, "\x00"), plane.dir) {
 		t.Fatalf("%s already runs (pid %d)", secondReplicaName, pid)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	port := freePorts(t, 1)[0]
 	argv := append([]string(nil), first.argv...)
 	replaced := 0
 	for i, a := range argv {

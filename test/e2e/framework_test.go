@@ -38,7 +38,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -307,14 +306,9 @@ func adminCertificate(t *testing.T) tls.Certificate {
 // freePorts returns n free loopback ports.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = l.Close() }()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	ports, err := localplane.FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }

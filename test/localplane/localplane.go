@@ -64,22 +64,28 @@ var PortVars = []string{
 // loopback port for every port variable, no examples, and extra ("NAME=value") last.
 func Env(dir string, extra ...string) ([]string, error) {
 	env := append(os.Environ(), "LOCAL_UP_DIR="+dir, "SKIP_EXAMPLES=1")
-	// Hold every port until all are chosen, so that no two variables get the same one.
-	var listeners []net.Listener
-	defer func() {
-		for _, l := range listeners {
-			_ = l.Close()
-		}
-	}()
-	for _, name := range PortVars {
+	ports, err := FreePorts(len(PortVars))
+	if err != nil {
+		return nil, err
+	}
+	for i, name := range PortVars {
+		env = append(env, name+"="+strconv.Itoa(ports[i]))
+	}
+	return append(env, extra...), nil
+}
+
+// FreePorts returns n different free ports of 127.0.0.1 (each is held until all are chosen).
+func FreePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, err
 		}
-		listeners = append(listeners, l)
-		env = append(env, name+"="+strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+		defer func() { _ = l.Close() }()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	return append(env, extra...), nil
+	return ports, nil
 }
 
 // ReadEnvFile reads the "export NAME=value" lines hack/local-up.sh writes to LOCAL_UP_DIR/env.
