@@ -118,7 +118,7 @@ verify: verify-gofmt verify-vet verify-codegen verify-mod
 
 .PHONY: verify-gofmt
 verify-gofmt:
-	@out=$$(gofmt -l cmd pkg test hack); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd pkg internal test hack); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 .PHONY: verify-vet
 verify-vet:
