@@ -18,8 +18,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"math"
@@ -156,16 +154,9 @@ func esReadyzURL() string { return "https://127.0.0.1:" + plane.env["ES_PORT"] +
 // kubeProbeClient calls kube-apiserver with the admin's certificate.
 func kubeProbeClient(t *testing.T) *http.Client {
 	t.Helper()
-	cert := adminCertificate(t)
-	ca, err := os.ReadFile(filepath.Join(plane.dir, "pki", "ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-	}}
+	c := httpsClient(t, "ca", adminCertificate(t))
+	c.Timeout = 10 * time.Second
+	return c
 }
 
 // waitFor is the harness's: eventually, with a context of its own, so that it also works in a

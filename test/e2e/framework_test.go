@@ -272,15 +272,10 @@ func probe(client *http.Client, url string) (int, string) {
 // the health probes are open).
 func esProbeClient(t *testing.T) *http.Client {
 	t.Helper()
-	ca, err := os.ReadFile(filepath.Join(plane.dir, "pki", "easyservice-ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "easyservice-apiserver.easyservice-system.svc", MinVersion: tls.VersionTLS12},
-	}}
+	c := httpsClient(t, "easyservice-ca")
+	c.Timeout = 10 * time.Second
+	c.Transport.(*http.Transport).TLSClientConfig.ServerName = "easyservice-apiserver.easyservice-system.svc"
+	return c
 }
 
 // esAdminClient calls easyservice-apiserver directly as the admin (system:masters, by the
@@ -358,7 +353,7 @@ func (ca caPair) clientCert(t *testing.T, subject pkix.Name) tls.Certificate {
 }
 
 // httpsClient trusts the plane's CA file caName and presents certs, if any.
-func httpsClient(t *testing.T, caName string, certs ...tls.Certificate) *http.Client {
+func httpsClient(t *testing.T, caName string, clientCerts ...tls.Certificate) *http.Client {
 	t.Helper()
 	pool := x509.NewCertPool()
 	pem, err := os.ReadFile(filepath.Join(plane.dir, "pki", caName+".crt"))
@@ -368,7 +363,7 @@ func httpsClient(t *testing.T, caName string, certs ...tls.Certificate) *http.Cl
 	pool.AppendCertsFromPEM(pem)
 	return &http.Client{
 		Timeout:   30 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs, MinVersion: tls.VersionTLS12}},
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: clientCerts, MinVersion: tls.VersionTLS12}},
 	}
 }
 
