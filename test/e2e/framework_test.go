@@ -352,7 +352,7 @@ func (ca caPair) clientCert(t *testing.T, subject pkix.Name) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{p.Cert.Raw}, PrivateKey: p.Key}
 }
 
-// httpsClient trusts the plane's CA file caName and presents certs, if any.
+// httpsClient trusts the plane's CA file caName and presents clientCerts, if any.
 func httpsClient(t *testing.T, caName string, clientCerts ...tls.Certificate) *http.Client {
 	t.Helper()
 	pool := x509.NewCertPool()
