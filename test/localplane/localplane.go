@@ -37,7 +37,9 @@ const module = "module github.com/easyservice/easyservice\n"
 
 // RepoRoot is the repository's root directory: the directory of the easyservice module's go.mod,
 // from the working directory up (test/bench, a module of its own, finds the one above it).
-var RepoRoot = sync.OnceValues(func() (string, error) {
+func RepoRoot() (string, error) { return repoRoot() }
+
+var repoRoot = sync.OnceValues(func() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
