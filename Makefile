@@ -56,7 +56,7 @@ test: verify test-unit test-integration test-e2e test-cluster test-bench-smoke
 ## checked-in seed corpus (f.Add, testdata/fuzz) of every fuzz target, run as ordinary tests: deterministic, no -fuzz
 .PHONY: test-unit
 test-unit:
-	go test -race $(GOTEST_FLAGS) ./cmd/... ./pkg/... ./hack/... ./test/harness/...
+	go test -race $(GOTEST_FLAGS) ./cmd/... ./pkg/... ./internal/... ./hack/... ./test/harness/... ./test/localplane/...
 
 # The Go native fuzz targets: decode → default → convert → validate for both versions.
 FUZZ_PKG     := ./pkg/apis/easyservice/install
@@ -118,7 +118,7 @@ verify: verify-gofmt verify-vet verify-codegen verify-mod
 
 .PHONY: verify-gofmt
 verify-gofmt:
-	@out=$$(gofmt -l cmd pkg test hack); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd pkg internal test hack); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 .PHONY: verify-vet
 verify-vet:

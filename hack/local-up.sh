@@ -591,7 +591,7 @@ deployment_args() {
 }
 
 # easyservice_args sets ES_ARGS: the Deployment's flags, with local file paths and addresses in
-# place of the pod's (test/e2e/install_test.go checks the running server's command line by the
+# place of the pod's (test/e2e/install_server_test.go checks the running server's command line by the
 # same table):
 #   --secure-port                              8443 -> ES_PORT
 #   --tls-cert-file, --tls-private-key-file    Secret easyservice-apiserver-tls -> install/pki

@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/easyservice/easyservice/test/localplane"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,7 +41,7 @@ func run(ctx context.Context, cfg config, log io.Writer) (_ *results, err error)
 		return nil, err
 	}
 	started := time.Now()
-	root, err := repoRoot()
+	root, err := localplane.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
