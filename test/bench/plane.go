@@ -68,12 +68,12 @@ func startPlane(ctx context.Context, root string, kwokNodes int, log io.Writer) 
 		down := exec.Command(filepath.Join(root, "hack", "local-down.sh"))
 		down.Dir, down.Env, down.Stdout, down.Stderr = root, env, log, log
 		if err := down.Run(); err != nil {
-			fmt.Fprintf(log, "stopping the local plane: %v\n", err)
+			logf(log, "stopping the local plane: %v\n", err)
 			return
 		}
 		if failed {
 			_ = os.RemoveAll(filepath.Join(dir, "etcd"))
-			fmt.Fprintf(log, "the local plane's logs are in %s\n", filepath.Join(dir, "logs"))
+			logf(log, "the local plane's logs are in %s\n", filepath.Join(dir, "logs"))
 			return
 		}
 		_ = os.RemoveAll(dir)
