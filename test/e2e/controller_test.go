@@ -575,7 +575,7 @@ func startCandidate(t *testing.T, name, lease string) *candidateServer {
 func (c *candidateServer) config() *rest.Config {
 	cfg := rest.CopyConfig(plane.config)
 	cfg.Host = fmt.Sprintf("https://127.0.0.1:%d", c.port)
-	cfg.TLSClientConfig.Insecure, cfg.TLSClientConfig.CAData, cfg.TLSClientConfig.CAFile = true, nil, ""
+	cfg.Insecure, cfg.CAData, cfg.CAFile = true, nil, ""
 	return cfg
 }
 
@@ -687,7 +687,7 @@ func TestControllerLeaderElection(t *testing.T) {
 	if err := leader.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, convergeTimeout, follower.name+" to lead", func(ctx context.Context) (bool, string) {
+	eventually(t, convergeTimeout, follower.name+" to lead", func(context.Context) (bool, string) {
 		return follower.leading(t) != "", ""
 	})
 	eventually(t, convergeTimeout, follower.name+" to reconcile", func(ctx context.Context) (bool, string) {

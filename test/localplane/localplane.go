@@ -79,12 +79,18 @@ func Env(dir string, extra ...string) ([]string, error) {
 // FreePorts returns n different free ports of 127.0.0.1 (each is held until all are chosen).
 func FreePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
+	listeners := make([]net.Listener, 0, n)
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, err
 		}
-		defer func() { _ = l.Close() }()
+		listeners = append(listeners, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
