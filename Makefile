@@ -56,7 +56,7 @@ test: verify test-unit test-integration test-e2e test-cluster test-bench-smoke
 ## checked-in seed corpus (f.Add, testdata/fuzz) of every fuzz target, run as ordinary tests: deterministic, no -fuzz
 .PHONY: test-unit
 test-unit:
-	go test -race $(GOTEST_FLAGS) ./cmd/... ./pkg/... ./hack/... ./test/harness/...
+	go test -race $(GOTEST_FLAGS) ./cmd/... ./pkg/... ./internal/... ./hack/... ./test/harness/... ./test/localplane/...
 
 # The Go native fuzz targets: decode → default → convert → validate for both versions.
 FUZZ_PKG     := ./pkg/apis/easyservice/install
@@ -112,13 +112,13 @@ test-bench-smoke:
 	hack/install-tools.sh
 	cd test/bench && go test -count=1 -timeout=20m $(GOTEST_FLAGS) ./...
 
-## verify: gofmt, go vet, generated code, go.mod tidiness (the server's module and test/bench's)
+## verify: gofmt, go vet, generated code, go.mod tidiness (the server's module and test/bench's), golangci-lint, shellcheck
 .PHONY: verify
-verify: verify-gofmt verify-vet verify-codegen verify-mod
+verify: verify-gofmt verify-vet verify-codegen verify-mod verify-lint verify-shellcheck
 
 .PHONY: verify-gofmt
 verify-gofmt:
-	@out=$$(gofmt -l cmd pkg test hack); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd pkg internal test hack); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 .PHONY: verify-vet
 verify-vet:
@@ -133,6 +133,26 @@ verify-codegen:
 verify-mod:
 	go mod tidy -diff
 	cd test/bench && go mod tidy -diff
+
+## verify-lint: golangci-lint (.golangci.yml: errcheck, errorlint, govet, ineffassign, nolintlint, revive, staticcheck,
+## unused) over the server's module and test/bench; hack/install-tools.sh builds and caches the pinned version first
+.PHONY: verify-lint
+verify-lint:
+	hack/install-tools.sh golangci-lint
+	@lint="$$(hack/install-tools.sh --print-dir golangci-lint)/golangci-lint"; rc=0; \
+	  echo "golangci-lint run ./..."; "$$lint" run ./... || rc=1; \
+	  echo "cd test/bench && golangci-lint run ./..."; (cd test/bench && "$$lint" run ./...) || rc=1; \
+	  exit "$$rc"
+
+## verify-shellcheck: shellcheck over every shell script in the repository (*.sh, and files with a sh or bash #! line,
+## e.g. .ci/run); hack/install-tools.sh shellcheck installs Debian's package first if it is missing (root)
+.PHONY: verify-shellcheck
+verify-shellcheck:
+	hack/install-tools.sh shellcheck
+	@scripts=(); while IFS= read -r -d '' f; do \
+	  if [[ $$f == *.sh ]] || { [[ -f $$f ]] && head -n1 -- "$$f" | grep -qE '^#!.*[/ ](ba)?sh([[:space:]]|$$)'; }; then scripts+=("$$f"); fi; \
+	done < <(git ls-files -z); \
+	echo "shellcheck -x $${scripts[*]}"; shellcheck -x "$${scripts[@]}"
 
 ## update-codegen: regenerate pkg/generated and the zz_generated files
 .PHONY: update-codegen

@@ -31,6 +31,12 @@
 #                   version go.mod requires
 #   goimports       golang.org/x/tools/cmd/goimports, which go-to-protobuf runs
 #
+# Lint tools (make verify-lint and make verify-shellcheck install them; never built by default):
+#   golangci-lint  github.com/golangci/golangci-lint/v2/cmd/golangci-lint (go install with the
+#                  machine's Go; cold build ~2-4 min; configuration in .golangci.yml)
+#   ShellCheck     tool name shellcheck: Debian's package, installed with apt-get like packages,
+#                  only if missing, only as root (a clear error otherwise); it has no tool dir
+#
 # Debian packages (never installed by default):
 #   packages  docker.io (dockerd, containerd, runc, the docker client), containernetworking-plugins,
 #             iptables, conntrack, debootstrap, debian-archive-keyring and libcap2-bin: the Docker
@@ -42,6 +48,7 @@
 #   hack/install-tools.sh [tool...]          build missing tools (no args = kube etcd kwok)
 #   hack/install-tools.sh --print-dir <tool> print the tool's binary dir, no build
 #   hack/install-tools.sh packages           install the missing Debian packages (root)
+#   hack/install-tools.sh shellcheck         install Debian's shellcheck if missing (root)
 #
 # When a tool is already cached this only prints "cached: <dir>". Binaries are
 # built into a temporary directory next to the cache, verified, and then
@@ -56,10 +63,12 @@ KWOK_VERSION=v0.8.0
 CRICTL_VERSION=v1.37.0
 COREDNS_VERSION=v1.15.0
 GOIMPORTS_VERSION=v0.47.0
+GOLANGCI_LINT_VERSION=v2.15.0
 ALL_TOOLS=(kube etcd kwok)
 CODEGEN_TOOLS=(protoc protoc-gen-gogo goimports)
 NODE_TOOLS=(node crictl coredns)
 BENCH_TOOLS=(sample-apiserver)
+LINT_TOOLS=(golangci-lint shellcheck)
 # Debian's docker.io brings dockerd 20.10, containerd 1.6, runc 1.1 and a docker client whose
 # DOCKER_BUILDKIT=1 builds use BuildKit's built-in frontend (no image to pull); debootstrap and the
 # archive keyring (to verify the mirror's Release file) make the golang stand-in's rootfs;
@@ -79,7 +88,7 @@ usage() {
   cat <<EOF
 usage: $0 [tool...]            build and cache tools (default: ${ALL_TOOLS[*]})
        $0 --print-dir <tool>   print the directory holding <tool>'s binaries
-tools: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} ${BENCH_TOOLS[*]} packages
+tools: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} ${LINT_TOOLS[*]} ${BENCH_TOOLS[*]} packages
 cache: ${BIN_ROOT}/<tool>-<version>/
 EOF
 }
@@ -128,8 +137,9 @@ tool_version() {
     protoc-gen-gogo) module_version "${REPO_ROOT}/go.mod" k8s.io/code-generator ;;
     sample-apiserver) module_version "${REPO_ROOT}/go.mod" k8s.io/apiserver ;;
     goimports) echo "${GOIMPORTS_VERSION}" ;;
-    packages) echo debian ;;
-    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} ${BENCH_TOOLS[*]} packages)" ;;
+    golangci-lint) echo "${GOLANGCI_LINT_VERSION}" ;;
+    packages | shellcheck) echo debian ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} ${LINT_TOOLS[*]} ${BENCH_TOOLS[*]} packages)" ;;
   esac
 }
 
@@ -139,8 +149,8 @@ tool_binaries() {
     node) echo kubelet kube-proxy ;;
     etcd) echo etcd ;;
     kwok) echo kwok ;;
-    crictl | coredns | protoc | protoc-gen-gogo | goimports | sample-apiserver) echo "$1" ;;
-    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} ${BENCH_TOOLS[*]} packages)" ;;
+    crictl | coredns | protoc | protoc-gen-gogo | goimports | golangci-lint | sample-apiserver) echo "$1" ;;
+    *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]} ${CODEGEN_TOOLS[*]} ${NODE_TOOLS[*]} ${LINT_TOOLS[*]} ${BENCH_TOOLS[*]} packages)" ;;
   esac
 }
 
@@ -414,57 +424,85 @@ install_sample-apiserver() { # <out dir>
 }
 
 # ---------------------------------------------------------------------------
-# packages (Debian)
+# golangci-lint
 # ---------------------------------------------------------------------------
-# missing_packages: the DEBIAN_PACKAGES dpkg does not have installed, one per line.
+# go install from the module proxy with the machine's Go (golangci-lint must be built with a Go at
+# least as new as the code it lints); the version it reports comes from the module's build info.
+golangci_lint_verify() { # <out dir>
+  local v
+  v=$("$1/golangci-lint" version)
+  echo "    ${v}"
+  [[ ${v} == *"version ${GOLANGCI_LINT_VERSION#v} "* ]] ||
+    die "golangci-lint version does not report ${GOLANGCI_LINT_VERSION}: '${v}'"
+}
+
+install_golangci-lint() { # <out dir>
+  step "golangci-lint: go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@${GOLANGCI_LINT_VERSION} (cold: ~2-4 min)" \
+    go_install_tool "$1" "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@${GOLANGCI_LINT_VERSION}"
+  step "golangci-lint: verify version" golangci_lint_verify "$1"
+}
+
+# ---------------------------------------------------------------------------
+# packages, shellcheck (Debian)
+# ---------------------------------------------------------------------------
+# missing_packages <package...>: those dpkg does not have installed, one per line.
 missing_packages() {
   local p status
-  for p in "${DEBIAN_PACKAGES[@]}"; do
+  for p in "$@"; do
     status=$(dpkg-query -W -f='${db:Status-Status}' "${p}" 2>/dev/null || true)
     [[ ${status} == installed ]] || echo "${p}"
   done
 }
 
-install_packages() {
-  local missing lock_fd start
+# install_debian <name> <package...>: apt-get install those of the packages that are missing, as
+# root only (a clear error otherwise). <name> is the tool name (packages, shellcheck) for messages.
+install_debian() {
+  local name=$1 missing lock_fd start
+  shift
   if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
-    die "packages: not a Debian system (no dpkg-query/apt-get); install the equivalents of: ${DEBIAN_PACKAGES[*]}"
+    die "${name}: not a Debian system (no dpkg-query/apt-get); install the equivalents of: $*"
   fi
-  mapfile -t missing < <(missing_packages)
+  mapfile -t missing < <(missing_packages "$@")
   if ((${#missing[@]} == 0)); then
-    echo "installed: ${DEBIAN_PACKAGES[*]}"
+    echo "installed: $*"
     return 0
   fi
   ((EUID == 0)) ||
-    die "packages: missing Debian packages ${missing[*]}; installing them needs root: sudo apt-get install ${missing[*]}"
+    die "${name}: missing Debian packages ${missing[*]}; installing them needs root: sudo apt-get install ${missing[*]}"
   # One run at a time (apt's own locks make a second apt-get fail, or wait only for the dpkg lock);
   # then look again: the run we waited for may have installed them.
   mkdir -p "${CACHE_ROOT}"
   exec {lock_fd}>"${CACHE_ROOT}/.packages.lock"
   flock "${lock_fd}"
-  mapfile -t missing < <(missing_packages)
+  mapfile -t missing < <(missing_packages "$@")
   if ((${#missing[@]} > 0)); then
     start=${SECONDS}
-    echo "==> packages: apt-get install ${missing[*]}"
+    echo "==> ${name}: apt-get install ${missing[*]}"
     # A fresh machine has no package lists; an old list may name versions the mirror dropped.
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="${APT_LOCK_TIMEOUT}" -qq update
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="${APT_LOCK_TIMEOUT}" -qq -y \
       --no-install-recommends install "${missing[@]}" >/dev/null
-    mapfile -t missing < <(missing_packages)
-    ((${#missing[@]} == 0)) || die "packages: still missing after apt-get install: ${missing[*]}"
-    echo "==> packages: installed in $((SECONDS - start))s"
+    mapfile -t missing < <(missing_packages "$@")
+    ((${#missing[@]} == 0)) || die "${name}: still missing after apt-get install: ${missing[*]}"
+    echo "==> ${name}: installed in $((SECONDS - start))s"
   fi
   exec {lock_fd}>&-
-  echo "installed: ${DEBIAN_PACKAGES[*]}"
+  echo "installed: $*"
 }
 
 # ---------------------------------------------------------------------------
 install_tool() { # <tool>
   local tool=$1 dir version out lock_fd b start
-  if [[ ${tool} == packages ]]; then
-    install_packages
-    return
-  fi
+  case ${tool} in
+    packages)
+      install_debian packages "${DEBIAN_PACKAGES[@]}"
+      return
+      ;;
+    shellcheck)
+      install_debian shellcheck shellcheck
+      return
+      ;;
+  esac
   dir=$(tool_dir "${tool}")
   if is_cached "${dir}" "${tool}"; then
     echo "cached: ${dir}"
@@ -512,7 +550,7 @@ main() {
           usage >&2
           return 2
         }
-        [[ $2 != packages ]] || die "packages are Debian packages: they have no tool dir"
+        [[ $2 != packages && $2 != shellcheck ]] || die "$2: Debian packages have no tool dir"
         tool_dir "$2"
         return 0
         ;;

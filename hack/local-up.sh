@@ -494,9 +494,8 @@ start_kube_apiserver() {
     # the "kubernetes" Service, the pods. The kubelet's serving certificate is verified; the kubelet
     # authorizes this client (cluster.yaml binds it). NodeRestriction: a kubelet may change only its
     # own Node and its pods.
-    # shellcheck disable=SC2054 # the commas separate admission plugins
     mode_flags=(--bind-address=0.0.0.0 --advertise-address="${NODE_IP}"
-      --enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement
+      "--enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement"
       --kubelet-certificate-authority="${PKI_DIR}/ca.crt"
       --kubelet-client-certificate="${PKI_DIR}/apiserver-kubelet-client.crt"
       --kubelet-client-key="${PKI_DIR}/apiserver-kubelet-client.key"
@@ -591,7 +590,7 @@ deployment_args() {
 }
 
 # easyservice_args sets ES_ARGS: the Deployment's flags, with local file paths and addresses in
-# place of the pod's (test/e2e/install_test.go checks the running server's command line by the
+# place of the pod's (test/e2e/install_server_test.go checks the running server's command line by the
 # same table):
 #   --secure-port                              8443 -> ES_PORT
 #   --tls-cert-file, --tls-private-key-file    Secret easyservice-apiserver-tls -> install/pki

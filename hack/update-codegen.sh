@@ -22,7 +22,7 @@ BOILERPLATE="${SCRIPT_ROOT}/hack/boilerplate.go.txt"
 TMP_DIRS=()
 trap 'rm -rf "${TMP_DIRS[@]}"' EXIT
 
-# shellcheck source=/dev/null
+# shellcheck source=/dev/null # kube_codegen.sh is in the module cache, not in this repository
 source "${CODEGEN_PKG}/kube_codegen.sh"
 
 # Protobuf: go-to-protobuf writes generated.proto into each package, runs protoc on it with

@@ -61,7 +61,7 @@ import (
 	"k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/keyutil"
 
-	"github.com/easyservice/easyservice/hack/internal/certs"
+	"github.com/easyservice/easyservice/internal/certs"
 )
 
 // Names of the Secrets, shared with the cert-manager overlay and mounted by the base manifests.

@@ -136,10 +136,10 @@ stop_components() {
 
 # stop_all: stop every component of LOCAL_UP_DIR, clients first, the etcds last.
 stop_all() {
-  local phase
+  local phase components
   for phase in "${STOP_PHASES[@]}"; do
-    # shellcheck disable=SC2086 # a phase is a space-separated list of component names
-    stop_components ${phase}
+    read -ra components <<<"${phase}" # a phase is a space-separated list of component names
+    stop_components "${components[@]}"
   done
 }
 

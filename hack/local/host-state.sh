@@ -231,7 +231,7 @@ check() {
   local file=$1 strict=$2 line kind ours=0 unknown=0 other=0 now
   [[ -f ${file} ]] || die "no snapshot ${file}"
   if [[ -f ${PLANE_FILE} ]]; then
-    # shellcheck source=/dev/null
+    # shellcheck source=/dev/null # the plane file is written at run time by local-up
     source "${PLANE_FILE}"
   fi
   find_node_marks

@@ -340,7 +340,7 @@ remove_host_dirs() {
 real_teardown() {
   local rc=0 i
   if [[ -f ${PLANE_FILE} ]]; then
-    # shellcheck source=/dev/null
+    # shellcheck source=/dev/null # the plane file is written at run time by local-up
     source "${PLANE_FILE}"
   fi
   stop_components kubelet kube-proxy kube-scheduler kube-controller-manager

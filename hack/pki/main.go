@@ -70,7 +70,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/client-go/util/keyutil"
 
-	"github.com/easyservice/easyservice/hack/internal/certs"
+	"github.com/easyservice/easyservice/internal/certs"
 )
 
 func main() {

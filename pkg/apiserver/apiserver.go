@@ -244,7 +244,7 @@ func (s *EasyServiceServer) installController(cc *ControllerConfig, loopbackConf
 // easyServiceGetter reads EasyServices for the controller from the storage's watch cache
 // (resourceVersion "0"), which has seen at least what the controller's informer has, since that
 // informer watches through this very cache. The v1 object shares memory with the cached one.
-func easyServiceGetter(easyServices rest.Getter) controller.EasyServiceGetter {
+func easyServiceGetter(easyServices rest.Getter) controller.Getter {
 	return func(ctx context.Context, namespace, name string) (*v1.EasyService, error) {
 		obj, err := easyServices.Get(genericapirequest.WithNamespace(ctx, namespace), name, &metav1.GetOptions{ResourceVersion: "0"})
 		if err != nil {

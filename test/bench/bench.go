@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/easyservice/easyservice/test/localplane"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,7 +42,7 @@ func run(ctx context.Context, cfg config, log io.Writer) (_ *results, err error)
 		return nil, err
 	}
 	started := time.Now()
-	root, err := repoRoot()
+	root, err := localplane.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +50,7 @@ func run(ctx context.Context, cfg config, log io.Writer) (_ *results, err error)
 	if dir == "" {
 		// Enough fake nodes for the controller's pods (110 each).
 		nodes := max(2, (cfg.controllerN+99)/100+1)
-		fmt.Fprintf(log, "==> starting a local control plane (hack/local-up.sh, %d kwok nodes)\n", nodes)
+		logf(log, "==> starting a local control plane (hack/local-up.sh, %d kwok nodes)\n", nodes)
 		var stop func(bool)
 		if dir, stop, err = startPlane(ctx, root, nodes, log); err != nil {
 			return nil, err
@@ -63,7 +64,7 @@ func run(ctx context.Context, cfg config, log io.Writer) (_ *results, err error)
 	res := newResults(cfg)
 	res.Machine = describeMachine()
 	if slices.Contains(cfg.targetList(), targetSampleAgg) || slices.Contains(cfg.targetList(), targetSampleDirect) {
-		fmt.Fprintln(log, "==> starting the peer: k8s.io/sample-apiserver with an etcd of its own, registered as APIService "+sampleAPIService)
+		logln(log, "==> starting the peer: k8s.io/sample-apiserver with an etcd of its own, registered as APIService "+sampleAPIService)
 		var stop func(bool)
 		if p.sample, stop, err = startSample(ctx, root, p, log); err != nil {
 			return nil, fmt.Errorf("starting sample-apiserver: %w", err)
@@ -72,7 +73,7 @@ func run(ctx context.Context, cfg config, log io.Writer) (_ *results, err error)
 	}
 
 	// The controller's workers stay idle during the API figures (see pauseController).
-	fmt.Fprintln(log, "==> pausing the embedded controller (taking its Lease)")
+	logln(log, "==> pausing the embedded controller (taking its Lease)")
 	controllerPresent, err := pauseController(ctx, p)
 	if err != nil {
 		return nil, err
@@ -82,14 +83,14 @@ func run(ctx context.Context, cfg config, log io.Writer) (_ *results, err error)
 			rctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
 			if err := resumeController(rctx, p); err != nil {
-				fmt.Fprintln(log, "bench: warning:", err)
+				logln(log, "bench: warning:", err)
 			}
 		}()
 	} else {
 		res.note("The plane runs no embedded controller (no Lease %s/%s): no controller figures.", controllerLeaseNamespace, controllerLeaseName)
 	}
 
-	fmt.Fprintln(log, "==> installing the CRD twin "+crdName+" (schema generated from pkg/generated/openapi)")
+	logln(log, "==> installing the CRD twin "+crdName+" (schema generated from pkg/generated/openapi)")
 	if err := installCRD(ctx, p); err != nil {
 		return nil, err
 	}
@@ -111,7 +112,7 @@ func run(ctx context.Context, cfg config, log io.Writer) (_ *results, err error)
 		return nil, err
 	}
 	res.ObjectBytes = size
-	fmt.Fprintf(log, "==> object size %d bytes of JSON (EasyService as GET returns it; the ConfigMaps and Flunders padded to match)\n", size)
+	logf(log, "==> object size %d bytes of JSON (EasyService as GET returns it; the ConfigMaps and Flunders padded to match)\n", size)
 
 	order := cfg.targetList()
 	byID := map[string]*target{}
@@ -120,7 +121,7 @@ func run(ctx context.Context, cfg config, log io.Writer) (_ *results, err error)
 	}
 	for round := range cfg.rounds {
 		for _, id := range roundOrder(order, round) {
-			fmt.Fprintf(log, "==> round %d/%d: %s\n", round+1, cfg.rounds, id)
+			logf(log, "==> round %d/%d: %s\n", round+1, cfg.rounds, id)
 			var m map[string]float64
 			if id == targetEtcd {
 				m, err = runEtcdFloor(ctx, p, cfg, size, round)
@@ -131,7 +132,7 @@ func run(ctx context.Context, cfg config, log io.Writer) (_ *results, err error)
 				return nil, fmt.Errorf("round %d, %s: %w", round+1, id, err)
 			}
 			res.add(id, m)
-			fmt.Fprintf(log, "    %s\n", res.summary(id, m))
+			logf(log, "    %s\n", res.summary(m))
 		}
 	}
 
@@ -154,11 +155,11 @@ func run(ctx context.Context, cfg config, log io.Writer) (_ *results, err error)
 		if err := res.writeDocs(cfg.docs); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(log, "results copied into %s\n", cfg.docs)
+		logf(log, "results copied into %s\n", cfg.docs)
 	}
-	fmt.Fprintln(log)
-	fmt.Fprint(log, res.markdown())
-	fmt.Fprintf(log, "\nwritten: %s\n", filepath.Join(cfg.out, "results.{md,json,png}"))
+	logln(log)
+	logf(log, "%s", res.markdown())
+	logf(log, "\nwritten: %s\n", filepath.Join(cfg.out, "results.{md,json,png}"))
 	return res, nil
 }
 
@@ -255,7 +256,7 @@ func runTarget(ctx context.Context, p *plane, t *target, cfg config, round int, 
 				path := filepath.Join(cfg.out, "pprof", fmt.Sprintf("r%d-%s-%s.cpu.pb.gz", round+1, t.id, ep.name))
 				profiles.Go(func() {
 					if err := cpuProfile(ctx, ep, d, path); err != nil {
-						fmt.Fprintln(log, "    pprof:", err)
+						logln(log, "    pprof:", err)
 					}
 				})
 			}
@@ -281,7 +282,7 @@ func runTarget(ctx context.Context, p *plane, t *target, cfg config, round int, 
 		for _, ep := range []*endpoint{p.es, p.kube} {
 			path := filepath.Join(cfg.out, "pprof", fmt.Sprintf("r%d-%s-%s.heap.pb.gz", round+1, t.id, ep.name))
 			if err := heapProfile(ctx, ep, path); err != nil {
-				fmt.Fprintln(log, "    pprof:", err)
+				logln(log, "    pprof:", err)
 			}
 		}
 	}
@@ -371,7 +372,7 @@ func runEtcdFloor(ctx context.Context, p *plane, cfg config, size, round int) (m
 
 // runControllerRounds measures the controller once per round, each in a namespace of its own.
 func runControllerRounds(ctx context.Context, p *plane, agg *target, cfg config, res *results, log io.Writer) error {
-	fmt.Fprintln(log, "==> controller: releasing its Lease")
+	logln(log, "==> controller: releasing its Lease")
 	if err := resumeController(ctx, p); err != nil {
 		return err
 	}
@@ -391,7 +392,7 @@ func runControllerRounds(ctx context.Context, p *plane, agg *target, cfg config,
 	res.ControllerN = n
 	for round := range cfg.rounds {
 		ns := uniqueName(fmt.Sprintf("bench-controller-r%d", round+1))
-		fmt.Fprintf(log, "==> round %d/%d: controller, %d EasyServices\n", round+1, cfg.rounds, n)
+		logf(log, "==> round %d/%d: controller, %d EasyServices\n", round+1, cfg.rounds, n)
 		if err := createNamespace(ctx, p, ns); err != nil {
 			return err
 		}
@@ -411,7 +412,7 @@ func runControllerRounds(ctx context.Context, p *plane, agg *target, cfg config,
 			mCtlRateLimitWait:  r.rateLimitWait * 1000,
 		}
 		res.add(targetController, m)
-		fmt.Fprintf(log, "    %s\n", res.summary(targetController, m))
+		logf(log, "    %s\n", res.summary(m))
 		// Deleting the namespace deletes the EasyServices, and the garbage collector their children.
 		if err := deleteNamespace(ctx, p, ns); err != nil {
 			return err
@@ -525,4 +526,14 @@ func describeMachine() machine {
 		m.Kernel = string(trimNL(data))
 	}
 	return m
+}
+
+// logf and logln write a progress line to log (the terminal, or a test's log). A failed write is
+// dropped: the log is the only place it could be reported, and the results are in files anyway.
+func logf(log io.Writer, format string, args ...any) {
+	_, _ = fmt.Fprintf(log, format, args...)
+}
+
+func logln(log io.Writer, args ...any) {
+	_, _ = fmt.Fprintln(log, args...)
 }

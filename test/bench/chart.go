@@ -108,18 +108,18 @@ func (p panel) draw(img *image.RGBA, area image.Rectangle) {
 		text(img, x+14, area.Min.Y+34, s.name, black)
 		x += 14 + 7*len(s.name) + 16
 	}
-	top_ := 0.0
+	yTop := 0.0
 	for _, t := range p.targets {
 		for _, s := range p.series {
 			if _, _, hi, ok := s.target(t); ok {
-				top_ = math.Max(top_, hi)
+				yTop = math.Max(yTop, hi)
 			}
 		}
 	}
-	top_ = niceCeil(top_ * 1.12)
+	yTop = niceCeil(yTop * 1.12)
 	// Axis and grid.
 	for i := 0; i <= 4; i++ {
-		v := top_ * float64(i) / 4
+		v := yTop * float64(i) / 4
 		y := plot.Max.Y - int(float64(plot.Dy())*float64(i)/4)
 		hline(img, plot.Min.X, plot.Max.X, y, grey)
 		label := num(v)
@@ -135,11 +135,11 @@ func (p panel) draw(img *image.RGBA, area image.Rectangle) {
 		text(img, plot.Min.X+gi*group+(group-7*len(name))/2, plot.Max.Y+16, name, black)
 		for si, s := range p.series {
 			med, lo, hi, ok := s.target(t)
-			if !ok || top_ == 0 {
+			if !ok || yTop == 0 {
 				continue
 			}
 			// Negative figures (memory that shrank) draw as nothing, clamped to the axis.
-			y := func(v float64) int { return plot.Max.Y - int(float64(plot.Dy())*max(v, 0)/top_) }
+			y := func(v float64) int { return plot.Max.Y - int(float64(plot.Dy())*max(v, 0)/yTop) }
 			bx := gx + si*bw
 			fill(img, image.Rect(bx+1, y(med), bx+bw-1, plot.Max.Y), palette[si%len(palette)])
 			cx := bx + bw/2

@@ -71,11 +71,17 @@ func etcdFloor(ctx context.Context, endpoint, prefix string, valueSize, latencyN
 		lat = append(lat, time.Since(start))
 	}
 	cs := make([]*clientv3.Client, clients)
+	defer func() {
+		for _, c := range cs {
+			if c != nil {
+				_ = c.Close()
+			}
+		}
+	}()
 	for i := range cs {
 		if cs[i], err = newClient(); err != nil {
 			return nil, 0, err
 		}
-		defer func() { _ = cs[i].Close() }()
 		if err := put(cs[i], 999999); err != nil {
 			return nil, 0, fmt.Errorf("etcd put: %w", err)
 		}

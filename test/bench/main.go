@@ -44,6 +44,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/easyservice/easyservice/test/localplane"
 )
 
 func main() {
@@ -54,7 +56,7 @@ func main() {
 	}
 	// test/bench is a module of its own, so it runs from its own directory; the paths it is
 	// given (-out, -docs, -local-up-dir) are the repository root's, wherever it runs from.
-	root, err := repoRoot()
+	root, err := localplane.RepoRoot()
 	if err == nil {
 		err = os.Chdir(root)
 	}

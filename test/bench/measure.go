@@ -109,8 +109,12 @@ func parallel(ctx context.Context, ep *endpoint, clients int, items []string, fn
 	cs := make([]*http.Client, clients)
 	for i := range cs {
 		cs[i] = ep.client(requestTimeout)
-		defer cs[i].CloseIdleConnections()
 	}
+	defer func() {
+		for _, c := range cs {
+			c.CloseIdleConnections()
+		}
+	}()
 	// Connect every client first: the timed part is requests only.
 	var wg sync.WaitGroup
 	for _, c := range cs {

@@ -54,25 +54,6 @@ type plane struct {
 	kc kubernetes.Interface
 }
 
-// repoRoot is the directory of go.mod, from the working directory up.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
-			bytes.Contains(data, []byte("module github.com/easyservice/easyservice\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the easyservice repository (no go.mod found)")
-		}
-		dir = parent
-	}
-}
-
 // startPlane runs hack/local-up.sh on free loopback ports in a new directory, like test/e2e, and
 // returns a function that stops it with hack/local-down.sh and removes the directory, but for the
 // logs of a failed run.
@@ -89,12 +70,12 @@ func startPlane(ctx context.Context, root string, kwokNodes int, log io.Writer) 
 		down := exec.Command(filepath.Join(root, "hack", "local-down.sh"))
 		down.Dir, down.Env, down.Stdout, down.Stderr = root, env, log, log
 		if err := down.Run(); err != nil {
-			fmt.Fprintf(log, "stopping the local plane: %v\n", err)
+			logf(log, "stopping the local plane: %v\n", err)
 			return
 		}
 		if failed {
 			_ = os.RemoveAll(filepath.Join(dir, "etcd"))
-			fmt.Fprintf(log, "the local plane's logs are in %s\n", filepath.Join(dir, "logs"))
+			logf(log, "the local plane's logs are in %s\n", filepath.Join(dir, "logs"))
 			return
 		}
 		_ = os.RemoveAll(dir)
@@ -146,10 +127,8 @@ func loadPlane(dir string) (*plane, error) {
 	if p.es, err = newEndpoint("easyservice-apiserver", esConfig); err != nil {
 		return nil, err
 	}
-	if pid, err := p.pid("kube-apiserver"); err == nil {
-		if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
-			p.kasFlags = strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-		}
+	if _, argv, err := localplane.Process(p.dir, "kube-apiserver"); err == nil {
+		p.kasFlags = argv
 	}
 	return p, nil
 }
@@ -166,18 +145,8 @@ func (p *plane) kasFlag(name string) string {
 
 // pid is the process id of a component, from LOCAL_UP_DIR/pids.
 func (p *plane) pid(component string) (int, error) {
-	data, err := os.ReadFile(filepath.Join(p.dir, "pids", component+".pid"))
-	if err != nil {
-		return 0, err
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil {
-		return 0, fmt.Errorf("pid file of %s: %w", component, err)
-	}
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
-		return 0, fmt.Errorf("%s (pid %d) is not running", component, pid)
-	}
-	return pid, nil
+	pid, _, err := localplane.Process(p.dir, component)
+	return pid, err
 }
 
 // endpoint is one API server: its base URL and the TLS configuration of the admin client.

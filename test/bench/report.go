@@ -227,7 +227,7 @@ func (r *results) stat(target, metric string) (med, lo, hi float64, ok bool) {
 }
 
 // summary is a one-line progress report of one measurement.
-func (r *results) summary(target string, m map[string]float64) string {
+func (r *results) summary(m map[string]float64) string {
 	keys := []string{mCreateP50, mThroughput, mGetP99, mList, mWatchP50, mRSSES, mRSSKAS, mCPUTotal,
 		mCtlChildren, mCtlReady, mCtlWritesPerObj}
 	var parts []string

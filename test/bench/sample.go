@@ -154,7 +154,7 @@ func startSample(ctx context.Context, root string, p *plane, log io.Writer) (s *
 		}
 		if failed {
 			_ = os.RemoveAll(filepath.Join(s.dir, "etcd"))
-			fmt.Fprintf(log, "sample-apiserver's and its etcd's logs are in %s\n", s.dir)
+			logf(log, "sample-apiserver's and its etcd's logs are in %s\n", s.dir)
 			return
 		}
 		_ = os.RemoveAll(s.dir)

@@ -104,7 +104,7 @@ func TestCRDSchemaIsStructural(t *testing.T) {
 		t.Errorf("ports = %v", ports)
 	}
 	target := ports["items"].(map[string]any)["properties"].(map[string]any)["targetPort"].(map[string]any)
-	if target["x-kubernetes-int-or-string"] != true {
+	if intOrString, _ := target["x-kubernetes-int-or-string"].(bool); !intOrString {
 		t.Errorf("targetPort = %v", target)
 	}
 	var walk func(path string, v map[string]any)

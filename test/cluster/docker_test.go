@@ -26,12 +26,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/easyservice/easyservice/test/localplane"
 )
 
 // repoRoot is the repository's root directory.
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := localplane.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

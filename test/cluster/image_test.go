@@ -142,7 +142,7 @@ func tarballTags(t *testing.T, path string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: closing loses nothing
 	tr := tar.NewReader(f)
 	for {
 		h, err := tr.Next()

@@ -19,6 +19,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -718,7 +719,7 @@ func render(t *testing.T, kustomization string) []*unstructured.Unstructured {
 	var objs []*unstructured.Unstructured
 	for {
 		obj := &unstructured.Unstructured{}
-		if err := dec.Decode(&obj.Object); err == io.EOF {
+		if err := dec.Decode(&obj.Object); errors.Is(err, io.EOF) {
 			return objs
 		} else if err != nil {
 			t.Fatalf("kubectl kustomize %s: %v", kustomization, err)

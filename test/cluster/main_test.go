@@ -94,7 +94,7 @@ func run(m *testing.M) int {
 		close(plane.ready)
 		return m.Run()
 	}
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := localplane.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

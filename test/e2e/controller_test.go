@@ -19,9 +19,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -44,7 +42,6 @@ import (
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
-	"github.com/easyservice/easyservice/test/localplane"
 )
 
 // How long the controller and the cluster's controllers get to converge.
@@ -522,18 +519,12 @@ type candidateServer struct {
 // for the election of lease.
 func startCandidate(t *testing.T, name, lease string) *candidateServer {
 	t.Helper()
-	dir := filepath.Dir(plane.kubeconfig)
-	env := readPlaneEnv(t, filepath.Join(dir, "env"))
-	bin, err := filepath.Abs(filepath.Join("..", "..", "_output", "bin", "easyservice-apiserver"))
-	if err != nil {
-		t.Fatal(err)
+	env := plane.env
+	if env["ES_ETCD_CLIENT_PORT"] == "" {
+		t.Fatalf("%s/env sets no ES_ETCD_CLIENT_PORT", plane.dir)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	bin := filepath.Join(plane.root, "_output", "bin", "easyservice-apiserver")
+	port := freePorts(t, 1)[0]
 
 	work := t.TempDir()
 	c := &candidateServer{name: name, port: port, log: filepath.Join(work, name+".log")}
@@ -584,7 +575,7 @@ func startCandidate(t *testing.T, name, lease string) *candidateServer {
 func (c *candidateServer) config() *rest.Config {
 	cfg := rest.CopyConfig(plane.config)
 	cfg.Host = fmt.Sprintf("https://127.0.0.1:%d", c.port)
-	cfg.TLSClientConfig.Insecure, cfg.TLSClientConfig.CAData, cfg.TLSClientConfig.CAFile = true, nil, ""
+	cfg.Insecure, cfg.CAData, cfg.CAFile = true, nil, ""
 	return cfg
 }
 
@@ -605,17 +596,7 @@ func (c *candidateServer) get(ctx context.Context, path string) (int, string, er
 		return 0, "", err
 	}
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig}, Timeout: 10 * time.Second}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d%s", c.port, path), nil)
-	if err != nil {
-		return 0, "", err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
+	return httpGet(ctx, client, fmt.Sprintf("https://127.0.0.1:%d%s", c.port, path))
 }
 
 // reconciles returns the candidate's count of successful syncs.
@@ -655,18 +636,6 @@ func (c *candidateServer) leading(t *testing.T) string {
 		return ""
 	}
 	return m[1]
-}
-
-func readPlaneEnv(t *testing.T, path string) map[string]string {
-	t.Helper()
-	env, err := localplane.ReadEnvFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if env["ES_ETCD_CLIENT_PORT"] == "" {
-		t.Fatalf("%s sets no ES_ETCD_CLIENT_PORT", path)
-	}
-	return env
 }
 
 // TestControllerLeaderElection: two servers on one etcd stand for one Lease; only the holder
@@ -718,7 +687,7 @@ func TestControllerLeaderElection(t *testing.T) {
 	if err := leader.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, convergeTimeout, follower.name+" to lead", func(ctx context.Context) (bool, string) {
+	eventually(t, convergeTimeout, follower.name+" to lead", func(context.Context) (bool, string) {
 		return follower.leading(t) != "", ""
 	})
 	eventually(t, convergeTimeout, follower.name+" to reconcile", func(ctx context.Context) (bool, string) {

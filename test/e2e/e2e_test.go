@@ -313,7 +313,7 @@ func (o *kubectlOutput) next(t *testing.T, timeout time.Duration) string {
 // it back as v1.
 func TestTutorialV1beta1(t *testing.T) {
 	ns := createNamespace(t, "tutorial")
-	sample, err := os.ReadFile(filepath.Join("..", "..", "artifacts", "examples", "easyservice-v1beta1.yaml"))
+	sample, err := os.ReadFile(filepath.Join(plane.root, "artifacts", "examples", "easyservice-v1beta1.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -42,6 +41,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/easyservice/easyservice/test/harness"
+	"github.com/easyservice/easyservice/test/localplane"
 )
 
 // Two replicas of easyservice-apiserver behind the APIService, on the local plane.
@@ -97,18 +97,10 @@ func planeReplica(t *testing.T) *serverReplica {
 func startSecondReplica(t *testing.T, first *serverReplica) *serverReplica {
 	t.Helper()
 	// One left running by a test that died half way (hack/local-down.sh stops it with the plane).
-	if raw, err := os.ReadFile(pidFile(secondReplicaName)); err == nil {
-		pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
-		if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && strings.Contains(string(cmdline), plane.dir) {
-			t.Fatalf("%s already runs (pid %d)", secondReplicaName, pid)
-		}
+	if pid, argv, err := localplane.Process(plane.dir, secondReplicaName); err == nil && strings.Contains(strings.Join(argv, "\x00"), plane.dir) {
+		t.Fatalf("%s already runs (pid %d)", secondReplicaName, pid)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	port := freePorts(t, 1)[0]
 	argv := append([]string(nil), first.argv...)
 	replaced := 0
 	for i, a := range argv {
@@ -160,7 +152,7 @@ func (p probeTiming) String() string {
 // with what kube-apiserver fills in for the fields the manifest leaves out (a dry-run create).
 func installReadinessProbe(t *testing.T) probeTiming {
 	t.Helper()
-	r := kustomize(t, filepath.Join(repoRoot(t), "artifacts", "deploy", "base"))
+	r := kustomize(t, filepath.Join(plane.root, "artifacts", "deploy", "base"))
 	d := typed[appsv1.Deployment](t, r.find(t, "Deployment", installNamespace, serverName))
 	d.ObjectMeta = metav1.ObjectMeta{GenerateName: serverName + "-", Namespace: installNamespace, Labels: d.Labels}
 	defaulted, err := plane.kube.AppsV1().Deployments(installNamespace).Create(t.Context(), d, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})

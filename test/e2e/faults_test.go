@@ -18,16 +18,14 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,6 +41,7 @@ import (
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
 	"github.com/easyservice/easyservice/test/harness"
+	"github.com/easyservice/easyservice/test/localplane"
 )
 
 // The fault tests kill or stop one process of the plane (by its pid file), start it again with the
@@ -57,24 +56,15 @@ type planeProcess struct {
 	argv []string
 }
 
-func pidFile(name string) string { return filepath.Join(plane.dir, "pids", name+".pid") }
+func pidFile(name string) string { return localplane.PidFile(plane.dir, name) }
 
 func findPlaneProcess(t *testing.T, name string) *planeProcess {
 	t.Helper()
-	raw, err := os.ReadFile(pidFile(name))
+	pid, argv, err := localplane.Process(plane.dir, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil {
-		t.Fatalf("%s: %v", pidFile(name), err)
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || len(cmdline) == 0 {
-		t.Fatalf("%s (pid %d) is not running: %v", name, pid, err)
-	}
-	argv := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
-	if !strings.Contains(string(cmdline), plane.dir) {
+	if !strings.Contains(strings.Join(argv, "\x00"), plane.dir) {
 		t.Fatalf("pid %d of %s does not run with %s: %q", pid, name, plane.dir, argv)
 	}
 	return &planeProcess{name: name, pid: pid, argv: argv}
@@ -92,8 +82,8 @@ func (p *planeProcess) alive() bool {
 			return false
 		}
 	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid))
-	return err == nil && strings.Join(p.argv, "\x00")+"\x00" == string(cmdline)
+	argv, err := localplane.Cmdline(p.pid)
+	return err == nil && slices.Equal(argv, p.argv)
 }
 
 // stop sends sig and waits for the process to exit.
@@ -130,12 +120,8 @@ func (p *planeProcess) launch(t *testing.T, what string) {
 	}
 	defer func() { _ = log.Close() }()
 	_, _ = fmt.Fprintf(log, "# %s e2e fault test (%s): %s: %s\n", time.Now().UTC().Format(time.RFC3339), t.Name(), what, strings.Join(p.argv, " "))
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command(p.argv[0], p.argv[1:]...)
-	cmd.Dir, cmd.Stdout, cmd.Stderr = root, log, log
+	cmd.Dir, cmd.Stdout, cmd.Stderr = plane.root, log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", p.name, err)
@@ -163,73 +149,14 @@ func (p *planeProcess) ensureRunning(t *testing.T, ready func(t *testing.T)) {
 	})
 }
 
-// probe GETs url with client and returns the status code (0 when there is no answer).
-func probe(client *http.Client, url string) (int, string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, err.Error()
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
-
-// esProbeClient calls easyservice-apiserver directly, trusting its serving CA (no credentials:
-// the health probes are open).
-func esProbeClient(t *testing.T) *http.Client {
-	t.Helper()
-	ca, err := os.ReadFile(filepath.Join(plane.dir, "pki", "easyservice-ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "easyservice-apiserver.easyservice-system.svc", MinVersion: tls.VersionTLS12},
-	}}
-}
-
 func esReadyzURL() string { return "https://127.0.0.1:" + plane.env["ES_PORT"] + "/readyz?verbose" }
-
-// esAdminClient calls easyservice-apiserver directly as the admin (system:masters, by the
-// client certificate), e.g. for its /metrics.
-func esAdminClient(t *testing.T) *http.Client {
-	t.Helper()
-	c := esProbeClient(t)
-	c.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{adminCertificate(t)}
-	return c
-}
-
-// adminCertificate is the plane's admin client certificate (system:masters).
-func adminCertificate(t *testing.T) tls.Certificate {
-	t.Helper()
-	pki := filepath.Join(plane.dir, "pki")
-	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, "admin.crt"), filepath.Join(pki, "admin.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
-}
 
 // kubeProbeClient calls kube-apiserver with the admin's certificate.
 func kubeProbeClient(t *testing.T) *http.Client {
 	t.Helper()
-	cert := adminCertificate(t)
-	ca, err := os.ReadFile(filepath.Join(plane.dir, "pki", "ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-	}}
+	c := httpsClient(t, "ca", adminCertificate(t))
+	c.Timeout = 10 * time.Second
+	return c
 }
 
 // waitFor is the harness's: eventually, with a context of its own, so that it also works in a
@@ -843,15 +770,6 @@ func TestFaultControllerLeaderKill(t *testing.T) {
 	if ok, err := isLeader(ctx, planeServer); ok || err != nil {
 		t.Errorf("the restarted server leads (%t, %v) while the follower holds the Lease", ok, err)
 	}
-}
-
-func mustAtoi(t *testing.T, s string) int {
-	t.Helper()
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // converged: the namespace holds n EasyServices (listed with es), each with exactly its Deployment and Service,

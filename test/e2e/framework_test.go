@@ -31,11 +31,18 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,13 +52,18 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/keyutil"
 
+	"github.com/easyservice/easyservice/internal/certs"
 	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
 	"github.com/easyservice/easyservice/test/localplane"
 )
 
 // plane is the control plane every test uses.
 var plane struct {
+	// root is the repository's root directory.
+	root string
 	// dir is the plane's state directory (LOCAL_UP_DIR): pki/, logs/, pids/.
 	dir string
 	// env holds the variables of dir/env: the ports, KUBECONFIG, KUBECTL.
@@ -69,11 +81,12 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := localplane.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	plane.root = root
 	dir := os.Getenv("E2E_LOCAL_UP_DIR")
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "easyservice-e2e-"); err != nil {
@@ -232,4 +245,146 @@ func eventually(t *testing.T, timeout time.Duration, what string, condition func
 func tail(s string, lines int) string {
 	all := strings.Split(s, "\n")
 	return strings.Join(all[max(0, len(all)-lines):], "\n")
+}
+
+// mustAtoi is s as an int; it fails the test when s is not one.
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// probe GETs url with client and returns the status code (0 when there is no answer).
+func probe(client *http.Client, url string) (int, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	code, body, err := httpGet(ctx, client, url)
+	if code == 0 {
+		return 0, err.Error()
+	}
+	return code, body
+}
+
+// esProbeClient calls easyservice-apiserver directly, trusting its serving CA (no credentials:
+// the health probes are open).
+func esProbeClient(t *testing.T) *http.Client {
+	t.Helper()
+	c := httpsClient(t, "easyservice-ca")
+	c.Timeout = 10 * time.Second
+	c.Transport.(*http.Transport).TLSClientConfig.ServerName = "easyservice-apiserver.easyservice-system.svc"
+	return c
+}
+
+// esAdminClient calls easyservice-apiserver directly as the admin (system:masters, by the
+// client certificate), e.g. for its /metrics.
+func esAdminClient(t *testing.T) *http.Client {
+	t.Helper()
+	c := esProbeClient(t)
+	c.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{adminCertificate(t)}
+	return c
+}
+
+// adminCertificate is the plane's admin client certificate (system:masters).
+func adminCertificate(t *testing.T) tls.Certificate {
+	t.Helper()
+	pki := filepath.Join(plane.dir, "pki")
+	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, "admin.crt"), filepath.Join(pki, "admin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+// freePorts returns n free loopback ports.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	ports, err := localplane.FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ports
+}
+
+// httpGet GETs u with client and returns the status code (0 when there is no answer) and the body.
+func httpGet(ctx context.Context, client *http.Client, u string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// caPair is a CA of the local plane's PKI that a test can sign client certificates with.
+type caPair struct{ *certs.Pair }
+
+func loadCA(t *testing.T, name string) caPair {
+	t.Helper()
+	cas, err := cert.CertsFromFile(filepath.Join(plane.dir, "pki", name+".crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := keyutil.PrivateKeyFromFile(filepath.Join(plane.dir, "pki", name+".key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return caPair{&certs.Pair{Cert: cas[0], Key: key.(crypto.Signer)}}
+}
+
+// clientCert returns a client certificate for subject (its common name and organizations) signed
+// by the CA, valid for an hour.
+func (ca caPair) clientCert(t *testing.T, subject pkix.Name) tls.Certificate {
+	t.Helper()
+	d := certs.Dir{Path: t.TempDir(), Validity: time.Hour, KeyUsage: x509.KeyUsageDigitalSignature}
+	p, err := d.EnsureLeaf(certs.Leaf{Name: "client", CommonName: subject.CommonName, Organizations: subject.Organization,
+		Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca.Pair)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{p.Cert.Raw}, PrivateKey: p.Key}
+}
+
+// httpsClient trusts the plane's CA file caName and presents clientCerts, if any.
+func httpsClient(t *testing.T, caName string, clientCerts ...tls.Certificate) *http.Client {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(filepath.Join(plane.dir, "pki", caName+".crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(pem)
+	return &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: clientCerts, MinVersion: tls.VersionTLS12}},
+	}
+}
+
+// call sends a request and returns the status code and body.
+func call(t *testing.T, client *http.Client, method, url, body string, header map[string]string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(data)
 }

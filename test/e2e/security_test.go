@@ -17,104 +17,14 @@ limitations under the License.
 package e2e
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
-	"io"
-	"math/big"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"k8s.io/client-go/util/cert"
-	"k8s.io/client-go/util/keyutil"
 )
-
-// caPair is a CA of the local plane's PKI that a test can sign client certificates with.
-type caPair struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-}
-
-func loadCA(t *testing.T, name string) caPair {
-	t.Helper()
-	certs, err := cert.CertsFromFile(filepath.Join(plane.dir, "pki", name+".crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := keyutil.PrivateKeyFromFile(filepath.Join(plane.dir, "pki", name+".key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return caPair{cert: certs[0], key: key.(crypto.Signer)}
-}
-
-// clientCert returns a client certificate for subject signed by the CA.
-func (ca caPair) clientCert(t *testing.T, subject pkix.Name) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      subject,
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-// httpsClient trusts the plane's CA file caName and presents certs, if any.
-func httpsClient(t *testing.T, caName string, certs ...tls.Certificate) *http.Client {
-	t.Helper()
-	pool := x509.NewCertPool()
-	pem, err := os.ReadFile(filepath.Join(plane.dir, "pki", caName+".crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool.AppendCertsFromPEM(pem)
-	return &http.Client{
-		Timeout:   30 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs, MinVersion: tls.VersionTLS12}},
-	}
-}
-
-// call sends a request and returns the status code and body.
-func call(t *testing.T, client *http.Client, method, url, body string, header map[string]string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	data, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(data)
-}
 
 // TestSecurity checks authentication and authorization of EasyService requests, through
 // kube-apiserver and directly on our server, including request-header spoofing and old TLS.

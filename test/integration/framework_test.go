@@ -21,15 +21,9 @@ package integration
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -42,10 +36,9 @@ import (
 	"k8s.io/apiserver/pkg/storage/etcd3/testserver"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/util/cert"
-	"k8s.io/client-go/util/keyutil"
 	logsapi "k8s.io/component-base/logs/api/v1"
 
+	"github.com/easyservice/easyservice/internal/certs"
 	"github.com/easyservice/easyservice/pkg/cmd/server"
 	clientset "github.com/easyservice/easyservice/pkg/generated/clientset/versioned"
 )
@@ -188,79 +181,24 @@ func StartServer(t *testing.T, etcdServers []string, extraArgs ...string) *TestS
 // ordinary user, both signed by it.
 func writeClientCerts(t *testing.T, dir string) (caCertFile, certFile, keyFile, userCertFile, userKeyFile string) {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	d := certs.Dir{Path: dir, Validity: time.Hour, KeyUsage: x509.KeyUsageDigitalSignature}
+	ca, err := d.EnsureCA("client-ca", "easyservice-test-client-ca")
 	if err != nil {
 		t.Fatal(err)
 	}
-	caCert, err := cert.NewSelfSignedCACert(cert.Config{CommonName: "easyservice-test-client-ca"}, caKey)
-	if err != nil {
-		t.Fatal(err)
+	clientAuth := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	for _, leaf := range []certs.Leaf{
+		{Name: "admin", CommonName: "test-admin", Organizations: []string{"system:masters"}, Usages: clientAuth},
+		{Name: "user", CommonName: "test-user", Organizations: []string{"users"}, Usages: clientAuth},
+	} {
+		if _, err := d.EnsureLeaf(leaf, ca); err != nil {
+			t.Fatal(err)
+		}
 	}
-	caCertFile = filepath.Join(dir, "client-ca.crt")
-	caPEM, err := cert.EncodeCertificates(caCert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cert.WriteCert(caCertFile, caPEM); err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = writeClientCert(t, dir, "admin", caCert, caKey, pkix.Name{CommonName: "test-admin", Organization: []string{"system:masters"}})
-	userCertFile, userKeyFile = writeClientCert(t, dir, "user", caCert, caKey, pkix.Name{CommonName: "test-user", Organization: []string{"users"}})
+	caCertFile, _ = d.Paths("client-ca")
+	certFile, keyFile = d.Paths("admin")
+	userCertFile, userKeyFile = d.Paths("user")
 	return caCertFile, certFile, keyFile, userCertFile, userKeyFile
-}
-
-// writeClientCert writes a client certificate for subject, signed by the CA, and its key.
-func writeClientCert(t *testing.T, dir, name string, caCert *x509.Certificate, caKey crypto.Signer, subject pkix.Name) (certFile, keyFile string) {
-	t.Helper()
-	clientKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientCertPEM := signClientCert(t, caCert, caKey, clientKey, subject)
-	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(clientKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	certFile = filepath.Join(dir, name+".crt")
-	keyFile = filepath.Join(dir, name+".key")
-	if err := cert.WriteCert(certFile, clientCertPEM); err != nil {
-		t.Fatal(err)
-	}
-	if err := keyutil.WriteKey(keyFile, keyPEM); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
-
-// signClientCert returns a PEM client certificate for subject, signed by the CA.
-func signClientCert(t *testing.T, ca *x509.Certificate, caKey crypto.Signer, key *ecdsa.PrivateKey, subject pkix.Name) []byte {
-	t.Helper()
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      subject,
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, err := x509.ParseCertificates(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemBytes, err := cert.EncodeCertificates(certs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pemBytes
 }
 
 func portOf(l net.Listener) string {

@@ -50,8 +50,7 @@ func waitExit(t *testing.T, cmd *exec.Cmd, timeout time.Duration) error {
 		return err
 	case <-time.After(timeout):
 		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("pid %d still runs after %s", cmd.Process.Pid, timeout)
+		t.Fatalf("pid %d still runs after %s (then killed: %v)", cmd.Process.Pid, timeout, <-done)
 		return nil
 	}
 }

@@ -28,6 +28,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -83,6 +84,7 @@ func newHandler(hostname string) http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprint(w, body)
+		// A failed write means the client has gone: there is no one left to tell.
+		_, _ = io.WriteString(w, body)
 	})
 }

@@ -83,7 +83,7 @@ type Controller struct {
 	// esLister reads the metadata of EasyServices from the metadata informer's cache: which exist.
 	esLister cache.GenericLister
 	// getEasyService reads a whole EasyService, the one the controller syncs.
-	getEasyService EasyServiceGetter
+	getEasyService Getter
 	// esSynced tells whether the EasyService handler has seen the initial list.
 	esSynced cache.InformerSynced
 	// deployments reads every Deployment (those the controller does not manage trimmed to their
@@ -132,11 +132,11 @@ func newMutationCache(logger klog.Logger, informer cache.SharedIndexInformer) ca
 	})
 }
 
-// EasyServiceGetter reads the EasyService namespace/name, as fresh as the informer's cache or
+// Getter reads the EasyService namespace/name, as fresh as the informer's cache or
 // fresher, in a form the caller must not change. It returns a NotFound error if there is none. The
 // EasyService is as the API serves it, defaulted (v1.SetObjectDefaults_EasyService): the controller
 // relies on that, and applies no default of its own.
-type EasyServiceGetter func(ctx context.Context, namespace, name string) (*v1.EasyService, error)
+type Getter func(ctx context.Context, namespace, name string) (*v1.EasyService, error)
 
 // Options are the settings of a Controller.
 type Options struct {
@@ -157,13 +157,13 @@ func NewController(
 	kubeClient, eventClient kubernetes.Interface,
 	esClient clientset.Interface,
 	esInformer informers.GenericInformer,
-	getEasyService EasyServiceGetter,
+	getEasyService Getter,
 	deploymentInformer appsinformers.TypedDeploymentInformer,
 	serviceInformer coreinformers.TypedServiceInformer,
 	options Options,
 ) (*Controller, error) {
 	if getEasyService == nil {
-		return nil, errors.New("the controller needs an EasyServiceGetter")
+		return nil, errors.New("the controller needs a Getter of EasyServices")
 	}
 	logger := klog.FromContext(ctx)
 	registerMetrics()

@@ -489,7 +489,7 @@ func schema_pkg_apis_easyservice_v1_EasyServicePort(ref common.ReferenceCallback
 					"protocol": {
 						SchemaProps: spec.SchemaProps{
 							Description: "protocol is TCP, UDP or SCTP. Defaults to TCP.\n\nPossible enum values:\n - `\"SCTP\"` is the SCTP protocol.\n - `\"TCP\"` is the TCP protocol.\n - `\"UDP\"` is the UDP protocol.",
-							Default:     corev1.ProtocolTCP,
+							Default:     "TCP",
 							Type:        []string{"string"},
 							Format:      "",
 							Enum:        []interface{}{"SCTP", "TCP", "UDP"},

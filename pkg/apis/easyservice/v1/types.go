@@ -97,7 +97,7 @@ type EasyServicePort struct {
 
 	// protocol is TCP, UDP or SCTP. Defaults to TCP.
 	// +optional
-	// +default=ref(k8s.io/api/core/v1.ProtocolTCP)
+	// +default="TCP"
 	Protocol corev1.Protocol `json:"protocol,omitempty" protobuf:"bytes,2,opt,name=protocol,casttype=k8s.io/api/core/v1.Protocol"`
 
 	// appProtocol is the application protocol of the port, as on a Service port.

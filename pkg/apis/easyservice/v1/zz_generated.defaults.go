@@ -22,7 +22,6 @@ limitations under the License.
 package v1
 
 import (
-	corev1 "k8s.io/api/core/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -56,7 +55,7 @@ func SetObjectDefaults_EasyService(in *EasyService) {
 		a := &in.Spec.Ports[i]
 		SetDefaults_EasyServicePort(a)
 		if a.Protocol == "" {
-			a.Protocol = corev1.Protocol(corev1.ProtocolTCP)
+			a.Protocol = "TCP"
 		}
 	}
 	if in.Spec.ServiceType == "" {

@@ -526,7 +526,7 @@ func TestScaleGetNotFound(t *testing.T) {
 }
 
 // updateScale sets the replicas of the Scale, optionally with a resourceVersion precondition.
-func updateScale(st storage.EasyServiceStorage, ctx context.Context, replicas int32, resourceVersion string) (runtime.Object, error) {
+func updateScale(ctx context.Context, st storage.EasyServiceStorage, replicas int32, resourceVersion string) (runtime.Object, error) {
 	scale := &autoscalingv1.Scale{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, ResourceVersion: resourceVersion},
 		Spec:       autoscalingv1.ScaleSpec{Replicas: replicas},
@@ -543,7 +543,7 @@ func TestScaleUpdate(t *testing.T) {
 			setStatus(t, st, validStatus())
 			ctx := requestContext(version, "scale")
 
-			obj, err := updateScale(st, ctx, 12, "")
+			obj, err := updateScale(ctx, st, 12, "")
 			if err != nil {
 				t.Fatalf("scale Update: %v", err)
 			}
@@ -586,7 +586,7 @@ func TestScaleUpdate(t *testing.T) {
 			}
 
 			// The same replicas again is no spec change.
-			if _, err := updateScale(st, ctx, 12, es.ResourceVersion); err != nil {
+			if _, err := updateScale(ctx, st, 12, es.ResourceVersion); err != nil {
 				t.Fatalf("scale Update with the current resourceVersion: %v", err)
 			}
 			if again := getEasyService(t, st); again.Generation != es.Generation {
@@ -599,7 +599,7 @@ func TestScaleUpdate(t *testing.T) {
 func TestScaleUpdateToZero(t *testing.T) {
 	st := newStorage(t)
 	createEasyService(t, st)
-	if _, err := updateScale(st, requestContext("v1", "scale"), 0, ""); err != nil {
+	if _, err := updateScale(requestContext("v1", "scale"), st, 0, ""); err != nil {
 		t.Fatalf("scale Update: %v", err)
 	}
 	if es := getEasyService(t, st); es.Spec.Replicas != 0 {
@@ -610,7 +610,7 @@ func TestScaleUpdateToZero(t *testing.T) {
 func TestScaleUpdateNegative(t *testing.T) {
 	st := newStorage(t)
 	created := createEasyService(t, st)
-	_, err := updateScale(st, requestContext("v1", "scale"), -1, "")
+	_, err := updateScale(requestContext("v1", "scale"), st, -1, "")
 	if !apierrors.IsInvalid(err) {
 		t.Fatalf("expected an Invalid error, got %v", err)
 	}
@@ -621,7 +621,7 @@ func TestScaleUpdateNegative(t *testing.T) {
 
 func TestScaleUpdateNotFound(t *testing.T) {
 	st := newStorage(t)
-	_, err := updateScale(st, requestContext("v1", "scale"), 2, "")
+	_, err := updateScale(requestContext("v1", "scale"), st, 2, "")
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("expected a NotFound error, got %v", err)
 	}
@@ -634,11 +634,11 @@ func TestScaleUpdateConflict(t *testing.T) {
 	st := newStorage(t)
 	created := createEasyService(t, st)
 	ctx := requestContext("v1", "scale")
-	if _, err := updateScale(st, ctx, 5, created.ResourceVersion); err != nil {
+	if _, err := updateScale(ctx, st, 5, created.ResourceVersion); err != nil {
 		t.Fatalf("scale Update with the current resourceVersion: %v", err)
 	}
 	// created.ResourceVersion is stale now.
-	_, err := updateScale(st, ctx, 7, created.ResourceVersion)
+	_, err := updateScale(ctx, st, 7, created.ResourceVersion)
 	if !apierrors.IsConflict(err) {
 		t.Fatalf("expected a Conflict error, got %v", err)
 	}
@@ -665,7 +665,7 @@ func TestScaleUpdateWrongUID(t *testing.T) {
 func TestScaleUpdateUnknownVersion(t *testing.T) {
 	st := newStorage(t)
 	createEasyService(t, st)
-	_, err := updateScale(st, requestContext("v2", "scale"), 4, "")
+	_, err := updateScale(requestContext("v2", "scale"), st, 4, "")
 	if !apierrors.IsBadRequest(err) {
 		t.Errorf("expected a BadRequest error, got %v", err)
 	}

@@ -14,8 +14,9 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package certs makes and keeps the CAs and certificates of hack/pki (the local control plane)
-// and hack/gen-certs (an in-cluster install) in a directory of PEM files: <name>.crt (0644) and
+// Package certs is the repository's one certificate signer. It makes and keeps the CAs and
+// certificates of hack/pki (the local control plane) and hack/gen-certs (an in-cluster install),
+// and the client certificates the tests sign, in a directory of PEM files: <name>.crt (0644) and
 // <name>.key (0600), ECDSA P-256 keys.
 //
 // It is idempotent: a certificate is kept when it is still signed by the current CA, valid for
