@@ -73,16 +73,6 @@ type process struct {
 	done chan struct{}
 }
 
-// freePort is a loopback port nothing listens on now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // toolDir is hack/install-tools.sh's directory of a tool, built first when it is not cached.
 func toolDir(ctx context.Context, root, tool string, log io.Writer) (string, error) {
 	install := exec.CommandContext(ctx, filepath.Join(root, "hack", "install-tools.sh"), tool)
@@ -165,11 +155,9 @@ func startSample(ctx context.Context, root string, p *plane, log io.Writer) (s *
 		}
 	}()
 
-	var ports [3]int
-	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
-			return nil, nil, err
-		}
+	ports, err := localplane.FreePorts(3)
+	if err != nil {
+		return nil, nil, err
 	}
 	client, peer, secure := ports[0], ports[1], ports[2]
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", client)
