@@ -34,6 +34,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/authentication/group"
+	"k8s.io/apiserver/pkg/authentication/request/union"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
@@ -48,8 +50,10 @@ import (
 	componentbaseoptions "k8s.io/component-base/config/options"
 	componentbasevalidation "k8s.io/component-base/config/validation"
 	logsapi "k8s.io/component-base/logs/api/v1"
+	"k8s.io/utils/clock"
 	netutils "k8s.io/utils/net"
 
+	"github.com/easyservice/easyservice/internal/frontproxy"
 	"github.com/easyservice/easyservice/pkg/apis/easyservice"
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 	"github.com/easyservice/easyservice/pkg/apis/easyservice/validation"
@@ -360,8 +364,14 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
 		return nil, err
 	}
-	if serverConfig.Authentication.Authenticator != nil {
-		serverConfig.Authentication.Authenticator = anonymousOnlyForProbes(serverConfig.Authentication.Authenticator)
+	if auth := serverConfig.Authentication.Authenticator; auth != nil {
+		if rh := serverConfig.Authentication.RequestHeaderConfig; rh != nil {
+			// The front proxy first, as delegated authentication orders it, with the verification of
+			// kube-apiserver's proxy client certificate remembered (internal/frontproxy). Anything it
+			// does not authenticate goes on to delegated authentication, unchanged.
+			auth = union.New(group.NewAuthenticatedGroupAdder(frontproxy.New(rh, clock.RealClock{})), auth)
+		}
+		serverConfig.Authentication.Authenticator = anonymousOnlyForProbes(auth)
 	}
 	// Not ready before requests through kube-apiserver can be authenticated.
 	if rh := serverConfig.Authentication.RequestHeaderConfig; rh != nil && rh.CAContentProvider != nil {
