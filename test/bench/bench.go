@@ -23,6 +23,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -224,7 +225,18 @@ func runTarget(ctx context.Context, p *plane, t *target, cfg config, round int, 
 	i += cfg.watchN
 	m[mWatchP50], m[mWatchP99] = percentile(wl, 50), percentile(wl, 99)
 
-	// `clients` clients: throughput and CPU per create.
+	// `clients` clients: throughput and CPU per create, and through the aggregation layer the
+	// connections kube-apiserver opens to the aggregated server.
+	var conns *connectionSampler
+	if t.backend != nil {
+		u, err := url.Parse(t.backend.host)
+		if err != nil {
+			return nil, err
+		}
+		if conns, err = sampleConnections(u.Port(), 20*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
 	cpu0, err := p.cpu(procs)
 	if err != nil {
 		return nil, err
@@ -236,6 +248,9 @@ func runTarget(ctx context.Context, p *plane, t *target, cfg config, round int, 
 	cpu1, err := p.cpu(procs)
 	if err != nil {
 		return nil, err
+	}
+	if conns != nil {
+		m[mBackendConns] = float64(conns.Stop()) * 1000 / float64(cfg.throughputN)
 	}
 	i += cfg.throughputN
 	m[mThroughput] = float64(cfg.throughputN) / wall.Seconds()
@@ -396,11 +411,26 @@ func runControllerRounds(ctx context.Context, p *plane, agg *target, cfg config,
 		if err := createNamespace(ctx, p, ns); err != nil {
 			return err
 		}
+		m := map[string]float64{}
+		if cfg.idleN > 0 {
+			idleNS := uniqueName(fmt.Sprintf("bench-idle-r%d", round+1))
+			if err := createNamespace(ctx, p, idleNS); err != nil {
+				return err
+			}
+			ready, err := idleReady(ctx, agg, idleNS, cfg.idleN)
+			if err != nil {
+				return fmt.Errorf("controller round %d, idle plane: %w", round+1, err)
+			}
+			m[mCtlIdleReadyP50], m[mCtlIdleReadyP99] = percentile(ready, 50)/1000, percentile(ready, 99)/1000
+			if err := deleteNamespace(ctx, p, idleNS); err != nil {
+				return err
+			}
+		}
 		r, err := runController(ctx, p, agg, ns, n, cfg.clients)
 		if err != nil {
 			return fmt.Errorf("controller round %d: %w", round+1, err)
 		}
-		m := map[string]float64{
+		maps.Copy(m, map[string]float64{
 			mCtlCreated:        r.createdS,
 			mCtlChildren:       r.childrenS,
 			mCtlReady:          r.readyS,
@@ -410,7 +440,7 @@ func runControllerRounds(ctx context.Context, p *plane, agg *target, cfg config,
 			mCtlStatusPerObj:   r.statusWrites / float64(n),
 			mCtlRequestsPerObj: r.requests / float64(n),
 			mCtlRateLimitWait:  r.rateLimitWait * 1000,
-		}
+		})
 		res.add(targetController, m)
 		logf(log, "    %s\n", res.summary(m))
 		// Deleting the namespace deletes the EasyServices, and the garbage collector their children.

@@ -313,3 +313,50 @@ func runController(ctx context.Context, p *plane, agg *target, ns string, n, cli
 	}
 	return r, nil
 }
+
+// idleReady creates n EasyServices through the aggregation layer one after the other, on a plane
+// doing nothing else, and times each from the start of its POST to the client's receipt of the
+// watch event in which its Ready condition is True.
+func idleReady(ctx context.Context, agg *target, ns string, n int) ([]time.Duration, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events, err := watch(ctx, agg.ep, agg.collection(ns), nil)
+	if err != nil {
+		return nil, err
+	}
+	c := agg.ep.client(requestTimeout)
+	defer c.CloseIdleConnections()
+	out := make([]time.Duration, 0, n)
+	for i := range n {
+		name := fmt.Sprintf("idle-%03d", i)
+		start := time.Now()
+		if _, err := create(ctx, c, agg, ns, name); err != nil {
+			return nil, err
+		}
+		timeout := time.After(2 * time.Minute)
+		for ready := false; !ready; {
+			select {
+			case e, ok := <-events:
+				if !ok {
+					return nil, fmt.Errorf("the watch of EasyServices ended")
+				}
+				if e.Object.Metadata.Name == name && readyTrue(e.watchEvent) {
+					out = append(out, e.at.Sub(start))
+					ready = true
+				}
+			case <-timeout:
+				return nil, fmt.Errorf("EasyService %s/%s not Ready after 2m", ns, name)
+			}
+		}
+	}
+	return out, nil
+}
+
+func readyTrue(e watchEvent) bool {
+	for _, c := range e.Object.Status.Conditions {
+		if c.Type == "Ready" {
+			return c.Status == "True"
+		}
+	}
+	return false
+}

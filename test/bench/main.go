@@ -128,6 +128,9 @@ type config struct {
 	getN int
 	// controllerN EasyServices for the controller figures (0: none).
 	controllerN int
+	// idleN EasyServices created one at a time, each timed until it is Ready, per round of the
+	// controller figures.
+	idleN int
 	// skipController skips the controller figures even when the controller runs.
 	skipController bool
 
@@ -152,12 +155,15 @@ func defaultConfig(mode string) config {
 	switch mode {
 	case "full":
 		c.latencyN, c.watchN, c.throughputN, c.listN, c.listReps, c.getN, c.controllerN = 1000, 500, 5000, 10000, 3, 1000, 500
+		c.idleN = 50
 	case "medium":
 		c.latencyN, c.watchN, c.throughputN, c.listN, c.listReps, c.getN, c.controllerN = 300, 200, 1000, 2000, 3, 300, 100
+		c.idleN = 10
 		c.timeout = 45 * time.Minute
 	case "smoke":
 		c.rounds, c.clients = 2, 4
 		c.latencyN, c.watchN, c.throughputN, c.listN, c.listReps, c.getN, c.controllerN = 5, 5, 20, 40, 1, 5, 3
+		c.idleN = 2
 		c.pageSize = 15
 		c.timeout = 10 * time.Minute
 	default:
@@ -177,6 +183,7 @@ func (c *config) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.listReps, "list-reps", c.listReps, "LISTs of each kind per round (their median counts)")
 	fs.IntVar(&c.getN, "get-n", c.getN, "GETs by one client")
 	fs.IntVar(&c.controllerN, "controller-n", c.controllerN, "EasyServices for the controller figures (0: skip)")
+	fs.IntVar(&c.idleN, "idle-n", c.idleN, "EasyServices created one at a time on an idle plane, each timed until Ready, per round of the controller figures (0: skip)")
 	fs.BoolVar(&c.skipController, "skip-controller", c.skipController, "skip the controller figures")
 	fs.StringVar(&c.out, "out", c.out, "output directory")
 	fs.StringVar(&c.localUpDir, "local-up-dir", c.localUpDir, "LOCAL_UP_DIR of a running plane (default: start one on free ports)")
@@ -206,8 +213,8 @@ func (c config) validate() error {
 		return fmt.Errorf("every count must be at least 1")
 	case c.latencyN+c.watchN+c.throughputN > c.listN:
 		return fmt.Errorf("-list-n %d must be at least -latency-n + -watch-n + -throughput-n (%d)", c.listN, c.latencyN+c.watchN+c.throughputN)
-	case c.listN > 50000 || c.controllerN > 5000:
-		return fmt.Errorf("-list-n at most 50000, -controller-n at most 5000")
+	case c.listN > 50000 || c.controllerN > 5000 || c.idleN < 0 || c.idleN > 1000:
+		return fmt.Errorf("-list-n at most 50000, -controller-n at most 5000, -idle-n 0..1000")
 	}
 	for _, t := range c.targetList() {
 		if !slices.Contains(allTargets, t) {

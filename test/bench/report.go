@@ -53,6 +53,7 @@ const (
 	mCPUEtcdKube    = "cpu_s_per_1000_creates_etcd_kube"
 	mCPUEtcdES      = "cpu_s_per_1000_creates_etcd_easyservice"
 	mCPUEtcdSample  = "cpu_s_per_1000_creates_etcd_sample"
+	mBackendConns   = "backend_connections_per_1000_creates"
 	mCPUTotal       = "cpu_s_per_1000_creates_total"
 
 	targetController   = "controller"
@@ -65,6 +66,8 @@ const (
 	mCtlStatusPerObj   = "status_writes_per_object"
 	mCtlRequestsPerObj = "requests_per_object"
 	mCtlRateLimitWait  = "client_rate_limiter_wait_ms"
+	mCtlIdleReadyP50   = "idle_ready_p50_s"
+	mCtlIdleReadyP99   = "idle_ready_p99_s"
 )
 
 type metricDef struct {
@@ -96,6 +99,7 @@ func (r *results) apiMetrics() []metricDef {
 		{mCPUEtcdES, "CPU per 1000 creates, easyservice-apiserver's etcd", "s"},
 		{mCPUEtcdSample, "CPU per 1000 creates, sample-apiserver's etcd", "s"},
 		{mCPUTotal, "CPU per 1000 creates, total of these processes", "s"},
+		{mBackendConns, "via aggregation: new connections from kube-apiserver to the aggregated server per 1000 creates (seen every 20 ms)", "connections"},
 	}
 }
 
@@ -110,6 +114,8 @@ func (r *results) controllerMetrics() []metricDef {
 		{mCtlStatusPerObj, "EasyService status writes per object", "requests"},
 		{mCtlRequestsPerObj, "all requests of easyservice-apiserver's clients per object (incl. Lease renewals, Events, delegated auth)", "requests"},
 		{mCtlRateLimitWait, "mean wait of its requests to kube-apiserver in the client-side rate limiter", "ms"},
+		{mCtlIdleReadyP50, fmt.Sprintf("idle plane, one at a time: create → Ready, p50 of %d", r.Config.IdleN), "s"},
+		{mCtlIdleReadyP99, fmt.Sprintf("idle plane, one at a time: create → Ready, p99 of %d", r.Config.IdleN), "s"},
 	}
 }
 
@@ -134,6 +140,7 @@ type runConfig struct {
 	ListReps    int    `json:"listReps"`
 	GetN        int    `json:"getN"`
 	ControllerN int    `json:"controllerN"`
+	IdleN       int    `json:"idleN"`
 	Command     string `json:"command"`
 }
 
@@ -172,7 +179,7 @@ func newResults(cfg config) *results {
 		Config: runConfig{
 			Mode: cfg.mode, Rounds: cfg.rounds, Clients: cfg.clients, LatencyN: cfg.latencyN, WatchN: cfg.watchN,
 			ThroughputN: cfg.throughputN, ListN: cfg.listN, PageSize: cfg.pageSize, ListReps: cfg.listReps, GetN: cfg.getN,
-			ControllerN: cfg.controllerN, Command: command(),
+			ControllerN: cfg.controllerN, IdleN: cfg.idleN, Command: command(),
 		},
 		Targets: []string{targetAgg, targetDirect, targetCRD, targetCM, targetEtcd, targetSampleAgg, targetSampleDirect},
 		Titles: map[string]string{
@@ -343,6 +350,11 @@ func (r *results) computeRatios() {
 	if s := r.Samples[targetController]; len(s) > 0 {
 		r.addRatio("controller: EasyServices to children (objects/s)", "≥ 46", s[mCtlChildrenRate], ge(46))
 		r.addRatio("controller: writes per object", "about 3", s[mCtlWritesPerObj], func(v float64) bool { return v <= 3.5 })
+		r.addRatio(fmt.Sprintf("controller: status writes per EasyService, %d created at once", r.ControllerN), "≤ 1.30", s[mCtlStatusPerObj], le(1.30))
+		if len(s[mCtlIdleReadyP50]) > 0 {
+			r.addRatio("controller: idle plane, create → Ready p50 (s)", "≤ 1", s[mCtlIdleReadyP50], le(1))
+			r.addRatio("controller: idle plane, create → Ready p99 (s)", "≤ 2", s[mCtlIdleReadyP99], le(2))
+		}
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -277,5 +278,57 @@ func TestRatioVerdicts(t *testing.T) {
 	}
 	if md := r.markdown(); !strings.Contains(md, "| LIST no limit: aggregation / ConfigMap, both protobuf | ≤ 0.8 | 1.25 | 3 | no |") {
 		t.Errorf("the ratio table has no like-for-like protobuf LIST verdict with its samples:\n%s", md)
+	}
+}
+
+// TestConnectionSampler opens connections to a local listener while a sampler runs: it counts the
+// ones opened after its start, not the one already open, and each once however long it stays.
+func TestConnectionSampler(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	go func() {
+		var accepted []net.Conn
+		defer func() {
+			for _, c := range accepted {
+				_ = c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted = append(accepted, c)
+		}
+	}()
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	before := dial()
+	defer func() { _ = before.Close() }()
+	time.Sleep(50 * time.Millisecond)
+
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	s, err := sampleConnections(port, 5*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c := dial()
+		time.Sleep(50 * time.Millisecond)
+		_ = c.Close()
+	}
+	kept := dial()
+	defer func() { _ = kept.Close() }()
+	time.Sleep(100 * time.Millisecond)
+	if n := s.Stop(); n != 4 {
+		t.Errorf("saw %d new connections, want 4", n)
 	}
 }
