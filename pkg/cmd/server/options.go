@@ -143,7 +143,7 @@ func (o *ControllerOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.KubeAPIBurst, "controller-kube-api-burst", o.KubeAPIBurst, "The burst of the controller's requests to the cluster.")
 	fs.DurationVar(&o.StatusBatchPeriod, "controller-status-batch-period", o.StatusBatchPeriod,
 		"How long the controller waits after a change of a Deployment or Service before it updates the EasyService's status, "+
-			"so that one status write reports a burst of changes (a rollout). 0 updates it at once.")
+			"so that one status write reports a burst of changes (a rollout). A Deployment that has rolled out is reported at once. 0 updates it at once.")
 	componentbaseoptions.BindLeaderElectionFlags(&o.LeaderElection, fs)
 }
 

@@ -98,7 +98,8 @@ type Controller struct {
 	serviceSynced cache.InformerSynced
 
 	// statusBatchPeriod delays the syncs that changes of the children cause, so that a burst of
-	// them (a Deployment rolling out) makes one status write; zero syncs at once.
+	// them (a Deployment rolling out) makes one status write; zero syncs at once. A Deployment that
+	// has rolled out is not delayed (childEventHandler).
 	statusBatchPeriod time.Duration
 
 	// eventBroadcaster sends the events of recorder to the workload cluster while Run runs.
@@ -202,11 +203,11 @@ func NewController(
 	if err != nil {
 		return nil, fmt.Errorf("adding the EasyService event handler: %w", err)
 	}
-	deploymentRegistration, err := deploymentInformer.TypedInformer().AddTypedEventHandler(childEventHandler[*appsv1.Deployment](c, c.deployments), handlerOptions)
+	deploymentRegistration, err := deploymentInformer.TypedInformer().AddTypedEventHandler(c.deploymentEvents(), handlerOptions)
 	if err != nil {
 		return nil, fmt.Errorf("adding the Deployment event handler: %w", err)
 	}
-	serviceRegistration, err := serviceInformer.TypedInformer().AddTypedEventHandler(childEventHandler[*corev1.Service](c, c.services), handlerOptions)
+	serviceRegistration, err := serviceInformer.TypedInformer().AddTypedEventHandler(c.serviceEvents(), handlerOptions)
 	if err != nil {
 		return nil, fmt.Errorf("adding the Service event handler: %w", err)
 	}
@@ -336,12 +337,21 @@ type child interface {
 // reports it and converges once it is gone.
 //
 // Adds and updates, mostly the Deployment controller reporting a rollout, sync the EasyService
-// after the status batch period; a deletion syncs it at once, to make the child again.
-func childEventHandler[T child](c *Controller, mutations cache.MutationCache) cache.TypedResourceEventHandlerFuncs[T] {
+// after the status batch period, so that the steps of a rollout that come close together make one
+// status write; but a child that has settled (a Deployment that has rolled out: no further step is
+// coming) and a deletion (to make the child again) sync it at once. A sync at once does not cancel
+// the one a batch period scheduled: that one finds the status written and writes nothing.
+func childEventHandler[T child](c *Controller, mutations cache.MutationCache, settled func(T) bool) cache.TypedResourceEventHandlerFuncs[T] {
+	delay := func(obj T) time.Duration {
+		if settled(obj) {
+			return 0
+		}
+		return c.statusBatchPeriod
+	}
 	return cache.TypedResourceEventHandlerFuncs[T]{
 		AddFunc: func(obj T) {
 			mutations.OnAddOrUpdate(obj)
-			c.enqueueOwner(obj, c.statusBatchPeriod)
+			c.enqueueOwner(obj, delay(obj))
 		},
 		UpdateFunc: func(old, cur T) {
 			if old.GetResourceVersion() == cur.GetResourceVersion() {
@@ -349,7 +359,7 @@ func childEventHandler[T child](c *Controller, mutations cache.MutationCache) ca
 				return
 			}
 			mutations.OnAddOrUpdate(cur)
-			c.enqueueOwner(cur, c.statusBatchPeriod)
+			c.enqueueOwner(cur, delay(cur))
 		},
 		DeleteFunc: func(deleted cache.DeletedObject[T]) {
 			var null T
@@ -362,6 +372,17 @@ func childEventHandler[T child](c *Controller, mutations cache.MutationCache) ca
 			c.enqueueIfExists(key.Namespace, key.Name, 0)
 		},
 	}
+}
+
+// deploymentEvents handles the events of Deployments: a Deployment has settled when it has rolled out.
+func (c *Controller) deploymentEvents() cache.TypedResourceEventHandlerFuncs[*appsv1.Deployment] {
+	return childEventHandler(c, c.deployments, rolledOut)
+}
+
+// serviceEvents handles the events of Services, which never settle: the Service of an EasyService
+// is its own apply, and nothing it reports changes the status.
+func (c *Controller) serviceEvents() cache.TypedResourceEventHandlerFuncs[*corev1.Service] {
+	return childEventHandler(c, c.services, func(*corev1.Service) bool { return false })
 }
 
 // enqueueOwner enqueues, after delay, the EasyService a child belongs to: the one its controller

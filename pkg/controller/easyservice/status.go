@@ -24,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	v1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 )
@@ -124,9 +125,7 @@ func readyCondition(obs observed, want int32) metav1.Condition {
 	if d.Status.ObservedGeneration < d.Generation {
 		return notReady(v1.ReasonDeploymentNotReady, fmt.Sprintf("Waiting for the Deployment controller to observe generation %d of the Deployment", d.Generation))
 	}
-	st := d.Status
-	if st.UpdatedReplicas != want || st.Replicas != want || st.ReadyReplicas != want || st.AvailableReplicas != want ||
-		(d.Spec.Replicas != nil && *d.Spec.Replicas != want) {
+	if st := d.Status; !allReplicas(d, want) {
 		return notReady(v1.ReasonDeploymentNotReady, fmt.Sprintf("%d of %d replicas ready and available, %d updated, %d in total",
 			min(st.ReadyReplicas, st.AvailableReplicas), want, st.UpdatedReplicas, st.Replicas))
 	}
@@ -138,6 +137,22 @@ func readyCondition(obs observed, want int32) metav1.Condition {
 	}
 	return metav1.Condition{Type: v1.EasyServiceReady, Status: metav1.ConditionTrue, Reason: v1.ReasonAllReplicasReady,
 		Message: fmt.Sprintf("%d of %d replicas ready and available", want, want)}
+}
+
+// allReplicas tells whether the Deployment asks for want replicas and reports want replicas, all of
+// them updated, ready and available.
+func allReplicas(d *appsv1.Deployment, want int32) bool {
+	st := d.Status
+	return st.UpdatedReplicas == want && st.Replicas == want && st.ReadyReplicas == want && st.AvailableReplicas == want &&
+		(d.Spec.Replicas == nil || *d.Spec.Replicas == want)
+}
+
+// rolledOut tells whether the Deployment has rolled out its current generation: every replica it
+// asks for updated, ready and available, and its Available condition True. Nothing changes a
+// Deployment in that state but a change of its spec or a pod failing.
+func rolledOut(d *appsv1.Deployment) bool {
+	return d.Status.ObservedGeneration >= d.Generation && allReplicas(d, ptr.Deref(d.Spec.Replicas, 1)) &&
+		deploymentConditionTrue(d, appsv1.DeploymentAvailable)
 }
 
 func deploymentConditionTrue(d *appsv1.Deployment, t appsv1.DeploymentConditionType) bool {

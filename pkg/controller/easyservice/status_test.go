@@ -210,3 +210,32 @@ func TestComputeStatusScaledToZero(t *testing.T) {
 		t.Errorf("Ready (-want +got):\n%s", diff)
 	}
 }
+
+func TestRolledOut(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		d    *appsv1.Deployment
+		want bool
+	}{
+		{"all replicas updated, ready and available", newDeploymentWithStatus([4]int32{2, 2, 2, 2}, available, progressed), true},
+		{"one replica not ready", newDeploymentWithStatus([4]int32{2, 2, 1, 1}, available, progressing), false},
+		{"an old replica left", newDeploymentWithStatus([4]int32{3, 2, 3, 3}, available, progressing), false},
+		{"not Available", newDeploymentWithStatus([4]int32{2, 2, 2, 2}, unavailable, progressed), false},
+		{"no conditions yet", newDeploymentWithStatus([4]int32{2, 2, 2, 2}), false},
+		{"a generation not yet observed", func() *appsv1.Deployment {
+			d := newDeploymentWithStatus([4]int32{2, 2, 2, 2}, available, progressed)
+			d.Generation++
+			return d
+		}(), false},
+		{"scaled, not yet rolled out", func() *appsv1.Deployment {
+			d := newDeploymentWithStatus([4]int32{2, 2, 2, 2}, available, progressed)
+			d.Spec.Replicas = ptr.To[int32](3)
+			return d
+		}(), false},
+		{"new, no status", &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Generation: 1}}, false},
+	} {
+		if got := rolledOut(tc.d); got != tc.want {
+			t.Errorf("%s: rolledOut = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

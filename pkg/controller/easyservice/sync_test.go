@@ -697,7 +697,7 @@ func TestChildEventsEnqueueTheOwner(t *testing.T) {
 			f.controller.setQueue(queue)
 			defer queue.ShutDown()
 
-			tc.event(childEventHandler[*appsv1.Deployment](f.controller, f.controller.deployments))
+			tc.event(f.controller.deploymentEvents())
 			var got []cache.ObjectName
 			for queue.Len() > 0 {
 				key, _ := queue.Get()
@@ -808,7 +808,7 @@ func TestChildEventsWaitForTheBatchPeriod(t *testing.T) {
 	defer queue.ShutDown()
 	f.addToCache(newEasyService())
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", ResourceVersion: "1"}}
-	h := childEventHandler[*appsv1.Deployment](f.controller, f.controller.deployments)
+	h := f.controller.deploymentEvents()
 
 	h.AddFunc(d)
 	if n := queue.Len(); n != 0 {
@@ -817,6 +817,21 @@ func TestChildEventsWaitForTheBatchPeriod(t *testing.T) {
 	h.DeleteFunc(cache.DeletedObject[*appsv1.Deployment]{OptionalObj: d})
 	if n := queue.Len(); n != 1 {
 		t.Errorf("queue length %d right after a delete, want 1", n)
+	}
+	key, _ := queue.Get()
+	queue.Done(key)
+
+	// A Deployment on its way is batched; one that has rolled out is reported at once.
+	progressingD := newDeploymentWithStatus([4]int32{2, 2, 1, 1}, unavailable, progressing)
+	h.UpdateFunc(d, progressingD)
+	if n := queue.Len(); n != 0 {
+		t.Errorf("queue length %d right after a rollout step, want 0 until the batch period is over", n)
+	}
+	done := newDeploymentWithStatus([4]int32{2, 2, 2, 2}, available, progressed)
+	done.ResourceVersion = "8"
+	h.UpdateFunc(progressingD, done)
+	if n := queue.Len(); n != 1 {
+		t.Errorf("queue length %d right after the rollout finished, want 1", n)
 	}
 }
 
