@@ -262,12 +262,12 @@ func runTarget(ctx context.Context, p *plane, t *target, cfg config, round int, 
 		}
 	}
 
-	// The rest up to listN (the same kind of load: with -pprof, CPU profiles of both servers cover
+	// The rest up to listN (the same kind of load: with -pprof, CPU profiles of the API servers cover
 	// most of it), then memory.
 	if i < cfg.listN {
 		var profiles sync.WaitGroup
 		if d := time.Duration(0.8 * float64(cfg.listN-i) / m[mThroughput] * float64(time.Second)); cfg.pprof && d >= time.Second {
-			for _, ep := range []*endpoint{p.es, p.kube} {
+			for _, ep := range p.goServers() {
 				path := filepath.Join(cfg.out, "pprof", fmt.Sprintf("r%d-%s-%s.cpu.pb.gz", round+1, t.id, ep.name))
 				profiles.Go(func() {
 					if err := cpuProfile(ctx, ep, d, path); err != nil {
@@ -293,8 +293,12 @@ func runTarget(ctx context.Context, p *plane, t *target, cfg config, round int, 
 	m[mRSSKAS] = float64(after.rss["kube-apiserver"]-before.rss["kube-apiserver"]) / mib
 	m[mHeapES] = float64(after.heap["easyservice-apiserver"]-before.heap["easyservice-apiserver"]) / mib
 	m[mHeapKAS] = float64(after.heap["kube-apiserver"]-before.heap["kube-apiserver"]) / mib
+	if p.sample != nil {
+		m[mRSSSample] = float64(after.rss["sample-apiserver"]-before.rss["sample-apiserver"]) / mib
+		m[mHeapSample] = float64(after.heap["sample-apiserver"]-before.heap["sample-apiserver"]) / mib
+	}
 	if cfg.pprof {
-		for _, ep := range []*endpoint{p.es, p.kube} {
+		for _, ep := range p.goServers() {
 			path := filepath.Join(cfg.out, "pprof", fmt.Sprintf("r%d-%s-%s.heap.pb.gz", round+1, t.id, ep.name))
 			if err := heapProfile(ctx, ep, path); err != nil {
 				logln(log, "    pprof:", err)
@@ -520,14 +524,24 @@ func (p *plane) cpu(procs map[string]int) (map[string]float64, error) {
 	return out, nil
 }
 
+// goServers are the API servers whose memory and CPU profiles the benchmark reads: ours,
+// kube-apiserver and, when it runs, the peer sample-apiserver.
+func (p *plane) goServers() map[string]*endpoint {
+	out := map[string]*endpoint{"easyservice-apiserver": p.es, "kube-apiserver": p.kube}
+	if p.sample != nil {
+		out["sample-apiserver"] = p.sample.ep
+	}
+	return out
+}
+
 type memory struct {
 	rss, heap map[string]int64
 }
 
-// memory forces a GC in both API servers, then reads their live heap and VmRSS.
+// memory forces a GC in the API servers (goServers), then reads their live heap and VmRSS.
 func (p *plane) memory(ctx context.Context, procs map[string]int) (memory, error) {
 	m := memory{rss: map[string]int64{}, heap: map[string]int64{}}
-	for c, ep := range map[string]*endpoint{"easyservice-apiserver": p.es, "kube-apiserver": p.kube} {
+	for c, ep := range p.goServers() {
 		h, err := gcHeap(ctx, ep)
 		if err != nil {
 			return m, err

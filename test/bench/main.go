@@ -138,8 +138,8 @@ type config struct {
 	out string
 	// localUpDir is a running plane to use; empty starts one on free ports and stops it at the end.
 	localUpDir string
-	// pprof records a CPU profile of easyservice-apiserver and kube-apiserver during every
-	// throughput phase, into out/pprof.
+	// pprof records CPU and heap profiles of the API servers (easyservice-apiserver,
+	// kube-apiserver, and sample-apiserver when it runs), into out/pprof.
 	pprof bool
 	// timeout bounds the whole run.
 	timeout time.Duration
@@ -187,7 +187,7 @@ func (c *config) addFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.skipController, "skip-controller", c.skipController, "skip the controller figures")
 	fs.StringVar(&c.out, "out", c.out, "output directory")
 	fs.StringVar(&c.localUpDir, "local-up-dir", c.localUpDir, "LOCAL_UP_DIR of a running plane (default: start one on free ports)")
-	fs.BoolVar(&c.pprof, "pprof", c.pprof, "record CPU profiles of both API servers during the throughput phases (into OUT/pprof)")
+	fs.BoolVar(&c.pprof, "pprof", c.pprof, "record CPU and heap profiles of the API servers (ours, kube-apiserver, sample-apiserver) during the creates (into OUT/pprof)")
 	fs.DurationVar(&c.timeout, "timeout", c.timeout, "bound of the whole run")
 	fs.StringVar(&c.docs, "docs", c.docs, "also copy the results into this markdown file's results section (e.g. docs/benchmarks.md), the chart beside it")
 	fs.StringVar(&c.targets, "targets", c.targets, "only these targets, comma-separated, of "+strings.Join(allTargets, ",")+" (default all; for profiling)")

@@ -282,7 +282,7 @@ func cpuSeconds(pid int) (float64, error) {
 }
 
 // gcHeap forces a garbage collection in a Go API server (GET /debug/pprof/heap?gc=1, served with
-// --profiling, the default of both servers) and returns its live heap (HeapAlloc) after it.
+// --profiling, the default of these servers) and returns its live heap (HeapAlloc) after it.
 func gcHeap(ctx context.Context, e *endpoint) (int64, error) {
 	c := e.client(60 * time.Second)
 	defer c.CloseIdleConnections()

@@ -47,6 +47,8 @@ const (
 	mRSSKAS         = "rss_growth_kube_apiserver_mib"
 	mHeapES         = "heap_growth_easyservice_apiserver_mib"
 	mHeapKAS        = "heap_growth_kube_apiserver_mib"
+	mRSSSample      = "rss_growth_sample_apiserver_mib"
+	mHeapSample     = "heap_growth_sample_apiserver_mib"
 	mCPUES          = "cpu_s_per_1000_creates_easyservice_apiserver"
 	mCPUKAS         = "cpu_s_per_1000_creates_kube_apiserver"
 	mCPUSample      = "cpu_s_per_1000_creates_sample_apiserver"
@@ -92,6 +94,8 @@ func (r *results) apiMetrics() []metricDef {
 		{mRSSKAS, fmt.Sprintf("RSS growth of kube-apiserver, %d objects", c.ListN), "MiB"},
 		{mHeapES, "live heap growth (after GC), easyservice-apiserver", "MiB"},
 		{mHeapKAS, "live heap growth (after GC), kube-apiserver", "MiB"},
+		{mRSSSample, fmt.Sprintf("RSS growth of sample-apiserver, %d objects", c.ListN), "MiB"},
+		{mHeapSample, "live heap growth (after GC), sample-apiserver", "MiB"},
 		{mCPUES, "CPU per 1000 creates, easyservice-apiserver", "s"},
 		{mCPUKAS, "CPU per 1000 creates, kube-apiserver", "s"},
 		{mCPUSample, "CPU per 1000 creates, sample-apiserver", "s"},
@@ -344,6 +348,7 @@ func (r *results) computeRatios() {
 	r.addRatio("RSS growth, all rounds: easyservice-apiserver (EasyServices) / kube-apiserver (CRs)", "", r.perRound(targetAgg, mRSSES, targetCRD, mRSSKAS, div), nil)
 	r.addRatio("live heap growth, round 1: easyservice-apiserver (EasyServices) / kube-apiserver (CRs)", "", first(r.perRound(targetAgg, mHeapES, targetCRD, mHeapKAS, div)), nil)
 	r.addRatio("live heap growth, round 1: easyservice-apiserver (EasyServices) / kube-apiserver (ConfigMaps)", "", first(r.perRound(targetAgg, mHeapES, targetCM, mHeapKAS, div)), nil)
+	r.addRatio("live heap growth, round 1: easyservice-apiserver (EasyServices) / sample-apiserver (Flunders), both via aggregation", "", first(r.perRound(targetAgg, mHeapES, targetSampleAgg, mHeapSample, div)), nil)
 	r.addRatio("context: CRD / ConfigMap create throughput", "reference 0.5", r.perRound(targetCRD, mThroughput, targetCM, mThroughput, div), nil)
 	r.addRatio("context: CRD / ConfigMap LIST, JSON", "reference 2–4", r.perRound(targetCRD, mList, targetCM, mList, div), nil)
 	r.addRatio("context: aggregation / etcd put throughput", "", r.perRound(targetAgg, mThroughput, targetEtcd, mThroughput, div), nil)
