@@ -23,7 +23,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -225,17 +224,10 @@ func runTarget(ctx context.Context, p *plane, t *target, cfg config, round int, 
 	i += cfg.watchN
 	m[mWatchP50], m[mWatchP99] = percentile(wl, 50), percentile(wl, 99)
 
-	// `clients` clients: throughput and CPU per create, and through the aggregation layer the
-	// connections kube-apiserver opens to the aggregated server.
-	var conns *connectionSampler
-	if t.backend != nil {
-		u, err := url.Parse(t.backend.host)
-		if err != nil {
-			return nil, err
-		}
-		if conns, err = sampleConnections(u.Port(), 20*time.Millisecond); err != nil {
-			return nil, err
-		}
+	// `clients` clients: throughput and CPU per create, and the TCP connections opened meanwhile.
+	opens0, err := tcpActiveOpens()
+	if err != nil {
+		return nil, err
 	}
 	cpu0, err := p.cpu(procs)
 	if err != nil {
@@ -249,12 +241,14 @@ func runTarget(ctx context.Context, p *plane, t *target, cfg config, round int, 
 	if err != nil {
 		return nil, err
 	}
-	if conns != nil {
-		m[mBackendConns] = float64(conns.Stop()) * 1000 / float64(cfg.throughputN)
+	opens1, err := tcpActiveOpens()
+	if err != nil {
+		return nil, err
 	}
 	i += cfg.throughputN
 	m[mThroughput] = float64(cfg.throughputN) / wall.Seconds()
 	per1k := 1000 / float64(cfg.throughputN)
+	m[mTCPOpens] = float64(opens1-opens0) * per1k
 	for proc, id := range cpuMetrics {
 		if _, ok := procs[proc]; ok {
 			m[id] = (cpu1[proc] - cpu0[proc]) * per1k

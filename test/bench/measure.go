@@ -501,81 +501,34 @@ func median(fs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// connectionSampler counts the TCP connections to a local port: every interval it reads the
-// established connections of /proc/net/tcp whose local end is 127.0.0.1:port, and remembers the
-// ones it had not seen. A connection that opens and closes between two samples is missed, so the
-// count is a lower bound; kube-apiserver's pooled connections to an aggregated server (HTTP/2, open
-// for minutes) are all seen.
-type connectionSampler struct {
-	stop chan struct{}
-	done chan int
+// tcpActiveOpens is the number of TCP connections this machine's processes have opened (ActiveOpens
+// of /proc/net/snmp, the connect()s that reached SYN-SENT) since boot. Reading it costs nothing
+// worth measuring, unlike sampling /proc/net/tcp, whose every read walks the socket tables.
+func tcpActiveOpens() (int64, error) {
+	data, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return 0, err
+	}
+	return snmpField(string(data), "Tcp", "ActiveOpens")
 }
 
-// sampleConnections starts a connectionSampler; its stop returns how many connections it saw
-// open that were not open at its start.
-func sampleConnections(port string, interval time.Duration) (*connectionSampler, error) {
-	local, err := procNetTCPAddr(port)
-	if err != nil {
-		return nil, err
-	}
-	first, err := establishedTo(local)
-	if err != nil {
-		return nil, err
-	}
-	s := &connectionSampler{stop: make(chan struct{}), done: make(chan int, 1)}
-	go func() {
-		seen := map[string]bool{}
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			if now, err := establishedTo(local); err == nil {
-				for _, c := range now {
-					if !slices.Contains(first, c) {
-						seen[c] = true
-					}
-				}
-			}
-			select {
-			case <-s.stop:
-				s.done <- len(seen)
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return s, nil
-}
-
-// Stop ends the sampling and returns the number of new connections seen.
-func (s *connectionSampler) Stop() int {
-	close(s.stop)
-	return <-s.done
-}
-
-// procNetTCPAddr is 127.0.0.1:port as /proc/net/tcp writes it (hex, the address in host byte order
-// of a little-endian machine).
-func procNetTCPAddr(port string) (string, error) {
-	n, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		return "", fmt.Errorf("port %q: %w", port, err)
-	}
-	return fmt.Sprintf("0100007F:%04X", n), nil
-}
-
-// establishedTo lists the established connections (remote address and inode) whose local address
-// is local, from /proc/net/tcp.
-func establishedTo(local string) ([]string, error) {
-	data, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, line := range strings.Split(string(data), "\n")[1:] {
-		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+// snmpField reads a counter of /proc/net/snmp: each protocol has a line of field names, then a line
+// of values, both starting with "<proto>:".
+func snmpField(snmp, proto, field string) (int64, error) {
+	var names []string
+	for line := range strings.Lines(snmp) {
 		f := strings.Fields(line)
-		if len(f) >= 10 && f[1] == local && f[3] == "01" {
-			out = append(out, f[2]+"/"+f[9])
+		if len(f) == 0 || f[0] != proto+":" {
+			continue
 		}
+		if names == nil {
+			names = f
+			continue
+		}
+		if i := slices.Index(names, field); i > 0 && i < len(f) {
+			return strconv.ParseInt(f[i], 10, 64)
+		}
+		break
 	}
-	return out, nil
+	return 0, fmt.Errorf("/proc/net/snmp: no %s %s", proto, field)
 }

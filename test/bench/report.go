@@ -55,7 +55,7 @@ const (
 	mCPUEtcdKube    = "cpu_s_per_1000_creates_etcd_kube"
 	mCPUEtcdES      = "cpu_s_per_1000_creates_etcd_easyservice"
 	mCPUEtcdSample  = "cpu_s_per_1000_creates_etcd_sample"
-	mBackendConns   = "backend_connections_per_1000_creates"
+	mTCPOpens       = "tcp_connections_opened_per_1000_creates"
 	mCPUTotal       = "cpu_s_per_1000_creates_total"
 
 	targetController   = "controller"
@@ -103,7 +103,7 @@ func (r *results) apiMetrics() []metricDef {
 		{mCPUEtcdES, "CPU per 1000 creates, easyservice-apiserver's etcd", "s"},
 		{mCPUEtcdSample, "CPU per 1000 creates, sample-apiserver's etcd", "s"},
 		{mCPUTotal, "CPU per 1000 creates, total of these processes", "s"},
-		{mBackendConns, "via aggregation: new connections from kube-apiserver to the aggregated server per 1000 creates (seen every 20 ms)", "connections"},
+		{mTCPOpens, "TCP connections opened on the machine per 1000 creates (via aggregation: at most kube-apiserver's to the aggregated server)", "connections"},
 	}
 }
 

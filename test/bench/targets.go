@@ -39,8 +39,6 @@ type target struct {
 	padded func(name string, pad int) []byte
 	// esServer: the objects are kept by easyservice-apiserver.
 	esServer bool
-	// backend is the aggregated server behind kube-apiserver, for the targets via aggregation.
-	backend *endpoint
 	// jsonOnly: asked for protobuf first, the server answers 406 (sample-apiserver offers protobuf,
 	// but its types cannot be encoded in it), so there is no LIST accepting protobuf first.
 	jsonOnly bool
@@ -112,7 +110,7 @@ func newTargets(p *plane) []*target {
 	const esPrefix = "/apis/app.easyservice.io/v1"
 	es := func(name string) []byte { return easyService("app.easyservice.io/v1", name) }
 	ts := []*target{
-		{id: targetAgg, title: "EasyService via aggregation", ep: p.kube, backend: p.es, prefix: esPrefix, resource: "easyservices", body: es, esServer: true},
+		{id: targetAgg, title: "EasyService via aggregation", ep: p.kube, prefix: esPrefix, resource: "easyservices", body: es, esServer: true},
 		{id: targetDirect, title: "EasyService direct", ep: p.es, prefix: esPrefix, resource: "easyservices", body: es, esServer: true},
 		{id: targetCRD, title: "CRD (same schema)", ep: p.kube, prefix: "/apis/" + crdGroup + "/" + crdVersion, resource: crdResource,
 			body: func(name string) []byte { return easyService(crdGroup+"/"+crdVersion, name) }},
@@ -121,7 +119,7 @@ func newTargets(p *plane) []*target {
 	if p.sample != nil {
 		const samplePrefix = "/apis/" + sampleGroup + "/" + sampleVersion
 		ts = append(ts,
-			&target{id: targetSampleAgg, title: "sample-apiserver via aggregation", ep: p.kube, backend: p.sample.ep, prefix: samplePrefix, resource: "flunders", padded: flunder, jsonOnly: true},
+			&target{id: targetSampleAgg, title: "sample-apiserver via aggregation", ep: p.kube, prefix: samplePrefix, resource: "flunders", padded: flunder, jsonOnly: true},
 			&target{id: targetSampleDirect, title: "sample-apiserver direct", ep: p.sample.ep, prefix: samplePrefix, resource: "flunders", padded: flunder, jsonOnly: true})
 	}
 	return ts
