@@ -17,6 +17,7 @@ limitations under the License.
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -224,17 +225,16 @@ func runTarget(ctx context.Context, p *plane, t *target, cfg config, round int, 
 	i += cfg.watchN
 	m[mWatchP50], m[mWatchP99] = percentile(wl, 50), percentile(wl, 99)
 
-	// `clients` clients: throughput and CPU per create, and the TCP connections opened meanwhile.
-	opens0, err := tcpActiveOpens()
-	if err != nil {
-		return nil, err
-	}
+	// `clients` clients: throughput and CPU per create, and the TCP connections opened once the
+	// clients have connected.
+	var opens0 int64
+	var opensErr error
 	cpu0, err := p.cpu(procs)
 	if err != nil {
 		return nil, err
 	}
-	wall, err := createParallel(ctx, t, ns, objs[i:i+cfg.throughputN], cfg.clients)
-	if err != nil {
+	wall, err := createParallel(ctx, t, ns, objs[i:i+cfg.throughputN], cfg.clients, func() { opens0, opensErr = tcpActiveOpens() })
+	if err = cmp.Or(err, opensErr); err != nil {
 		return nil, err
 	}
 	cpu1, err := p.cpu(procs)
@@ -272,7 +272,7 @@ func runTarget(ctx context.Context, p *plane, t *target, cfg config, round int, 
 			// The profiles start with the creates.
 			time.Sleep(50 * time.Millisecond)
 		}
-		_, err := createParallel(ctx, t, ns, objs[i:], cfg.clients)
+		_, err := createParallel(ctx, t, ns, objs[i:], cfg.clients, nil)
 		profiles.Wait()
 		if err != nil {
 			return nil, err

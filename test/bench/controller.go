@@ -205,7 +205,7 @@ func runController(ctx context.Context, p *plane, agg *target, ns string, n, cli
 	start := time.Now()
 	created := make(chan error, 1)
 	go func() {
-		_, err := createParallel(ctx, agg, ns, names(0, n), clients)
+		_, err := createParallel(ctx, agg, ns, names(0, n), clients, nil)
 		r.createdS = time.Since(start).Seconds()
 		created <- err
 	}()

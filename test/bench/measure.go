@@ -105,8 +105,9 @@ func createSequential(ctx context.Context, t *target, ns string, objs []string) 
 }
 
 // parallel runs fn for every item with `clients` workers, each with a client (connection) of its
-// own, and returns the wall time from the first request to the last answer.
-func parallel(ctx context.Context, ep *endpoint, clients int, items []string, fn func(*http.Client, string) error) (time.Duration, error) {
+// own, and returns the wall time from the first request to the last answer. onStart, if not nil,
+// runs when every client has connected, right before the first request.
+func parallel(ctx context.Context, ep *endpoint, clients int, items []string, onStart func(), fn func(*http.Client, string) error) (time.Duration, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cs := make([]*http.Client, clients)
@@ -127,6 +128,9 @@ func parallel(ctx context.Context, ep *endpoint, clients int, items []string, fn
 	var next atomic.Int64
 	var mu sync.Mutex
 	var firstErr error
+	if onStart != nil {
+		onStart()
+	}
 	start := time.Now()
 	for _, c := range cs {
 		wg.Go(func() {
@@ -151,9 +155,9 @@ func parallel(ctx context.Context, ep *endpoint, clients int, items []string, fn
 	return time.Since(start), firstErr
 }
 
-// createParallel creates the objects with `clients` clients.
-func createParallel(ctx context.Context, t *target, ns string, objs []string, clients int) (time.Duration, error) {
-	return parallel(ctx, t.ep, clients, objs, func(c *http.Client, name string) error {
+// createParallel creates the objects with `clients` clients (onStart: see parallel).
+func createParallel(ctx context.Context, t *target, ns string, objs []string, clients int, onStart func()) (time.Duration, error) {
+	return parallel(ctx, t.ep, clients, objs, onStart, func(c *http.Client, name string) error {
 		_, err := create(ctx, c, t, ns, name)
 		return err
 	})
@@ -434,7 +438,7 @@ func decodeList(contentType string, data []byte) (items int, cont string, err er
 // deleteAll deletes the objects with `clients` clients, then the rest of the collection, and waits
 // until the namespace holds none.
 func deleteAll(ctx context.Context, t *target, ns string, objs []string, clients int) error {
-	_, err := parallel(ctx, t.ep, clients, objs, func(c *http.Client, name string) error {
+	_, err := parallel(ctx, t.ep, clients, objs, nil, func(c *http.Client, name string) error {
 		for attempt := 0; ; attempt++ {
 			code, data, err := do(ctx, c, http.MethodDelete, t.object(ns, name), nil, "")
 			switch {
