@@ -31,6 +31,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
+
+	esv1 "github.com/easyservice/easyservice/pkg/apis/easyservice/v1"
 )
 
 // The embedded controller's Lease (pkg/cmd/server: --leader-elect-resource-*), and the identity
@@ -354,8 +356,8 @@ func idleReady(ctx context.Context, agg *target, ns string, n int) ([]time.Durat
 
 func readyTrue(e watchEvent) bool {
 	for _, c := range e.Object.Status.Conditions {
-		if c.Type == "Ready" {
-			return c.Status == "True"
+		if c.Type == esv1.EasyServiceReady {
+			return c.Status == string(metav1.ConditionTrue)
 		}
 	}
 	return false
