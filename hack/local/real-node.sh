@@ -299,7 +299,7 @@ crictl_remove_pods() {
 # remove_host_dirs: what this plane's node left in the host's directories, and (unless another
 # plane's node still runs) the directories of HOST_DIRS_FILE that are empty. Under the host lock.
 remove_host_dirs() {
-  local d l
+  local d l kept_dirs=()
   if [[ -d /var/log/containers ]]; then
     for l in /var/log/containers/*.log; do
       if [[ -L ${l} && $(readlink "${l}") == "${NODE_DIR}/"* ]]; then rm -f "${l}"; fi
@@ -324,12 +324,22 @@ remove_host_dirs() {
   # the same for every plane's kubelet.
   rm -f /var/lib/kubelet/device-plugins/kubelet.sock /var/lib/kubelet/device-plugins/kubelet_internal_checkpoint
   [[ -f ${HOST_DIRS_FILE} ]] || return 0
+  # A directory that is not empty (what a plane killed without a local-down left in it) stays in
+  # HOST_DIRS_FILE, so that the local-down that finds it empty still knows it for a plane's.
   for d in "${HOST_DIRS[@]}"; do
     if [[ -d ${d} ]] && grep -qxF -- "${d}" "${HOST_DIRS_FILE}"; then
-      rmdir "${d}" 2>/dev/null || echo "    left ${d}: not empty" >&2
+      if ! rmdir "${d}" 2>/dev/null; then
+        echo "    left ${d}: not empty" >&2
+        kept_dirs+=("${d}")
+      fi
     fi
   done
-  rm -f "${HOST_DIRS_FILE}"
+  if ((${#kept_dirs[@]} > 0)); then
+    printf '%s\n' "${kept_dirs[@]}" >"${HOST_DIRS_FILE}.tmp"
+    mv "${HOST_DIRS_FILE}.tmp" "${HOST_DIRS_FILE}"
+  else
+    rm -f "${HOST_DIRS_FILE}"
+  fi
 }
 
 # real_teardown: stop the node and the control plane and leave the host as it was: pods first
