@@ -376,7 +376,10 @@ check_not_running() {
   fi
   # Stale pid files of processes that are gone.
   rm -f "${PIDS_DIR}"/*.pid
-  if [[ ${LOCAL_UP_NODE} == real ]]; then check_no_leftovers; fi
+  if [[ ${LOCAL_UP_NODE} == real ]]; then
+    check_no_leftovers
+    check_disk_real
+  fi
 }
 
 check_ports_free() {
@@ -726,6 +729,23 @@ check_no_leftovers() {
       echo "local-up: take it down first: $(down_command)"
     } >&2
     exit 1
+  fi
+}
+
+# check_disk_real: the filesystem of LOCAL_UP_DIR (the kubelet's and containerd's roots) has room
+# for the node's images and pods above the kubelet's hard eviction threshold (nodefs.available in
+# hack/local/node/kubelet.yaml). Below it the kubelet reports DiskPressure, evicts the pods and
+# admits none: the plane would start and then run nothing.
+check_disk_real() {
+  local pct size avail floor need headroom=$((2 << 30))
+  pct=$(awk '$1 == "nodefs.available:" { sub(/%$/, "", $2); print $2 }' hack/local/node/kubelet.yaml)
+  [[ ${pct} =~ ^[0-9]+$ ]] || die "hack/local/node/kubelet.yaml: evictionHard nodefs.available is not a percentage: ${pct}"
+  read -r size avail < <(df -B1 --output=size,avail "${LOCAL_UP_DIR}" | tail -n 1)
+  floor=$((size * pct / 100))
+  need=$((floor + headroom))
+  if ((avail < need)); then
+    die "$(printf 'not enough free disk for a real node: %s has %d MiB free of %d MiB; the kubelet evicts every pod below %d%% free (%d MiB), and the node needs %d MiB above that. Free %d MiB, or set LOCAL_UP_DIR on another filesystem' \
+      "${LOCAL_UP_DIR}" $((avail >> 20)) $((size >> 20)) "${pct}" $((floor >> 20)) $((headroom >> 20)) $(((need - avail) >> 20)))"
   fi
 }
 
