@@ -179,6 +179,15 @@ func (in *install) deploy(t *testing.T) {
 	} {
 		t.Logf("$ kubectl %s\n%s", strings.Join(args, " "), kubectl(t, "", args...))
 	}
+	if t.Failed() {
+		// Why the pods are not Ready, when the node says so (DiskPressure, evictions, pulls, probes).
+		for _, args := range [][]string{
+			{"get", "nodes", "-o", "custom-columns=NAME:.metadata.name,CONDITIONS:.status.conditions[?(@.status==\"True\")].type"},
+			{"--namespace", installNamespace, "get", "events", "--field-selector", "type=Warning"},
+		} {
+			t.Logf("$ kubectl %s\n%s", strings.Join(args, " "), kubectl(t, "", args...))
+		}
+	}
 }
 
 // checkInstall checks a running install with etcdMembers etcd members: etcd's pods Ready with their
