@@ -80,7 +80,7 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
-func run(m *testing.M) int {
+func run(m *testing.M) (code int) {
 	root, err := localplane.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -101,12 +101,20 @@ func run(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		// The plane's directory (its logs, etcd's data) goes with a plane that passed and went down
+		// cleanly; otherwise it is kept for a look.
 		defer func() {
 			down := exec.Command(filepath.Join(root, "hack", "local-down.sh"))
 			down.Dir, down.Env, down.Stdout, down.Stderr = root, env, os.Stdout, os.Stderr
-			if err := down.Run(); err != nil {
+			err := down.Run()
+			if err != nil {
 				fmt.Fprintf(os.Stderr, "stopping the local plane: %v\n", err)
 			}
+			if err == nil && code == 0 {
+				_ = os.RemoveAll(dir)
+				return
+			}
+			fmt.Fprintf(os.Stderr, "test/e2e: the plane's directory (logs/, etcd's data) is kept: %s\n", dir)
 		}()
 		up := exec.Command(filepath.Join(root, "hack", "local-up.sh"))
 		up.Dir, up.Env, up.Stdout, up.Stderr = root, env, os.Stdout, os.Stderr
@@ -132,7 +140,7 @@ func run(m *testing.M) int {
 			return 1
 		}
 	}
-	code := m.Run()
+	code = m.Run()
 	if f := flag.Lookup("test.list"); f != nil && f.Value.String() != "" {
 		return code
 	}
