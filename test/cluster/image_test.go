@@ -74,6 +74,10 @@ func TestServerImage(t *testing.T) {
 			if strings.TrimSpace(out) == "" {
 				t.Errorf("easyservice-apiserver %s printed nothing", args[0])
 			}
+			// hack/build.sh's two versions: ours, then the Kubernetes libraries' (k8s.io/apiserver v0.X.Y).
+			if args[0] == "--version" && !imageVersion.MatchString(out) {
+				t.Errorf("easyservice-apiserver --version printed %q, want a line matching %s", out, imageVersion)
+			}
 		}
 	})
 
@@ -84,6 +88,9 @@ func TestServerImage(t *testing.T) {
 		}
 	})
 }
+
+// imageVersion is what the image's easyservice-apiserver --version prints.
+var imageVersion = regexp.MustCompile(`^easyservice-apiserver v\d+\.\d+\.\d+\S* \(Kubernetes libraries v1\.\d+\.\d+\)\n$`)
 
 // imageFiles lists the files of the image's file system (docker export of a container made from
 // it, never started).

@@ -33,7 +33,6 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/version"  // version metric
 	"k8s.io/component-base/term"
 	baseversion "k8s.io/component-base/version"
-	"k8s.io/component-base/version/verflag"
 	"k8s.io/klog/v2"
 
 	"github.com/easyservice/easyservice/pkg/version"
@@ -46,6 +45,7 @@ func init() {
 // NewCommand returns the easyservice-apiserver command. It runs until ctx is cancelled (SIGTERM or
 // SIGINT in main), then shuts down gracefully.
 func NewCommand(ctx context.Context, o *Options) *cobra.Command {
+	var printVersion bool
 	cmd := &cobra.Command{
 		Use:   "easyservice-apiserver",
 		Short: "Serve the app.easyservice.io API from its own etcd, for kube-apiserver's aggregation layer",
@@ -57,7 +57,10 @@ work like a built-in kind.`,
 			return o.ComponentGlobalsRegistry.Set()
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			verflag.PrintAndExitIfRequested()
+			if printVersion {
+				_, err := fmt.Fprintln(cmd.OutOrStdout(), versionString())
+				return err
+			}
 			if len(args) != 0 {
 				return fmt.Errorf("%q takes no arguments, got %q", cmd.CommandPath(), args)
 			}
@@ -83,7 +86,10 @@ work like a built-in kind.`,
 		utilfeature.DefaultMutableFeatureGate)
 
 	fss := o.Flags()
-	verflag.AddFlags(fss.FlagSet("global"))
+	// component-base's --version (verflag) prints the Kubernetes libraries' version as "Kubernetes
+	// vX.Y.Z": this binary's own comes first.
+	fss.FlagSet("global").BoolVar(&printVersion, "version", false,
+		"Print the version of easyservice-apiserver and of the Kubernetes libraries it is built with, and exit.")
 	globalflag.AddGlobalFlags(fss.FlagSet("global"), cmd.Name(), logs.SkipLoggingConfigurationFlags())
 	for _, f := range fss.FlagSets {
 		cmd.Flags().AddFlagSet(f)
@@ -91,6 +97,12 @@ work like a built-in kind.`,
 	cols, _, _ := term.TerminalSize(cmd.OutOrStdout())
 	cliflag.SetUsageAndHelpFunc(cmd, fss, cols)
 	return cmd
+}
+
+// versionString is what --version prints: this binary's version (pkg/version, set by hack/build.sh)
+// and that of the Kubernetes libraries it is built with (what /version reports).
+func versionString() string {
+	return fmt.Sprintf("easyservice-apiserver %s (Kubernetes libraries %s)", version.Version, baseversion.Get().GitVersion)
 }
 
 // Run builds the server from completed and validated options and serves until ctx is done.
