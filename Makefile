@@ -137,13 +137,16 @@ verify-mod:
 	cd test/bench && go mod tidy -diff
 
 ## verify-lint: golangci-lint (.golangci.yml: errcheck, errorlint, govet, ineffassign, nolintlint, revive, staticcheck,
-## unused) over the server's module and test/bench; hack/install-tools.sh builds and caches the pinned version first
+## unused) over every Go module of the repository (LINT_MODULES: the server, test/bench, hack/tools/*, hack/images/etcd);
+## hack/install-tools.sh builds and caches the pinned version first
+LINT_MODULES := . test/bench hack/tools/etcd hack/tools/protoc hack/images/etcd
 .PHONY: verify-lint
 verify-lint:
 	hack/install-tools.sh golangci-lint
 	@lint="$$(hack/install-tools.sh --print-dir golangci-lint)/golangci-lint"; rc=0; \
-	  echo "golangci-lint run ./..."; "$$lint" run ./... || rc=1; \
-	  echo "cd test/bench && golangci-lint run ./..."; (cd test/bench && "$$lint" run ./...) || rc=1; \
+	  for m in $(LINT_MODULES); do \
+	    echo "cd $$m && golangci-lint run ./..."; (cd "$$m" && "$$lint" run ./...) || rc=1; \
+	  done; \
 	  exit "$$rc"
 
 ## verify-shellcheck: shellcheck over every shell script in the repository (*.sh, and files with a sh or bash #! line,

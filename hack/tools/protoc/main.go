@@ -165,18 +165,16 @@ func virtualName(file string, importPaths []string) (string, error) {
 // compile compiles name and its imports and returns them as descriptors, every file after the files
 // it imports, with source info (comments included) as protoc gives its plugins.
 func compile(ctx context.Context, name string, importPaths []string) ([]*descriptorpb.FileDescriptorProto, error) {
-	var diagnostics bytes.Buffer
 	compiler := protocompile.Compiler{
 		Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{
 			ImportPaths: importPaths,
 		}),
 		SourceInfoMode: protocompile.SourceInfoStandard,
 		Reporter: reporter.NewReporter(nil, func(err reporter.ErrorWithPos) {
-			fmt.Fprintf(&diagnostics, "warning: %v\n", err)
+			fmt.Fprintf(os.Stderr, "warning: %v\n", err)
 		}),
 	}
 	result, err := compiler.Compile(ctx, name)
-	os.Stderr.Write(diagnostics.Bytes())
 	if err != nil {
 		return nil, err
 	}
