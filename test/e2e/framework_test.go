@@ -102,13 +102,17 @@ func run(m *testing.M) (code int) {
 			return 1
 		}
 		// The plane's directory (its logs, etcd's data) goes with a plane that passed and went down
-		// cleanly; otherwise it is kept for a look.
+		// cleanly; otherwise it is kept for a look. local-down is a command the README gives users:
+		// when it fails, so does the run, whatever the tests said.
 		defer func() {
 			down := exec.Command(filepath.Join(root, "hack", "local-down.sh"))
 			down.Dir, down.Env, down.Stdout, down.Stderr = root, env, os.Stdout, os.Stderr
 			err := down.Run()
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "stopping the local plane: %v\n", err)
+				fmt.Fprintf(os.Stderr, "test/e2e: FAIL: stopping the local plane (hack/local-down.sh): %v\n", err)
+				if code == 0 {
+					code = 1
+				}
 			}
 			if err == nil && code == 0 {
 				_ = os.RemoveAll(dir)
