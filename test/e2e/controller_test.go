@@ -19,6 +19,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -297,6 +298,27 @@ func TestControllerRollsOutChanges(t *testing.T) {
 	if out := kubectl(t, "", "get", n, "--raw", "/apis/app.easyservice.io/v1/namespaces/"+ns+"/easyservices/web/scale"); !strings.Contains(out, `"replicas":3`) {
 		t.Errorf("scale = %s", out)
 	}
+
+	// A port added: the Service gets it, and the ports it had keep the nodePorts the cluster
+	// allocated (the controller's apply leaves nodePort to the cluster unless the spec names one).
+	allocated := nodePorts(waitService(t, ns, "web", "two ports", func(s *corev1.Service) bool { return len(s.Spec.Ports) == 2 }))
+	withAdmin := strings.Replace(webManifest, "  serviceType:", "  - {name: admin, port: 8081}\n  serviceType:", 1)
+	kubectl(t, withAdmin, "apply", n, "-f", "-")
+	s := waitService(t, ns, "web", "the port admin added", func(s *corev1.Service) bool { return len(s.Spec.Ports) == 3 })
+	for name, port := range allocated {
+		if got := nodePorts(s)[name]; got != port {
+			t.Errorf("port %s: nodePort %d after a port was added, was %d", name, got, port)
+		}
+	}
+}
+
+// nodePorts returns the nodePort of each of the Service's ports, by port name.
+func nodePorts(s *corev1.Service) map[string]int32 {
+	ports := map[string]int32{}
+	for _, p := range s.Spec.Ports {
+		ports[p.Name] = p.NodePort
+	}
+	return ports
 }
 
 // TestControllerRepairsDrift: deleted children come back, edits to the fields the controller owns
@@ -319,9 +341,11 @@ func TestControllerRepairsDrift(t *testing.T) {
 	})
 	waitReady(t, ns, "web")
 
-	// Someone else's label and annotation are kept through the repairs below.
-	kubectl(t, "", "label", n, "deployment", "web", "team=blue")
-	kubectl(t, "", "annotate", n, "deployment", "web", "note=kept")
+	// Someone else's labels and annotations are kept through the repairs below.
+	for _, child := range []string{"deployment", "service"} {
+		kubectl(t, "", "label", n, child, "web", "team=blue")
+		kubectl(t, "", "annotate", n, child, "web", "note=kept")
+	}
 
 	kubectl(t, "", "set", "image", n, "deployment/web", "web=evil:1")
 	waitDeployment(t, ns, "web", "image restored", func(d *appsv1.Deployment) bool {
@@ -329,6 +353,14 @@ func TestControllerRepairsDrift(t *testing.T) {
 	})
 	kubectl(t, "", "scale", n, "deployment", "web", "--replicas=5")
 	waitDeployment(t, ns, "web", "replicas restored", func(d *appsv1.Deployment) bool { return *d.Spec.Replicas == 2 })
+	allocated := nodePorts(waitService(t, ns, "web", "before the port's edit", func(*corev1.Service) bool { return true }))
+	kubectl(t, "", "patch", n, "service", "web", "--type=json", "-p", `[{"op":"replace","path":"/spec/ports/0/targetPort","value":9999}]`)
+	restored := waitService(t, ns, "web", "targetPort restored", func(s *corev1.Service) bool {
+		return s.Spec.Ports[0].TargetPort == intstr.FromInt32(8080)
+	})
+	if got := nodePorts(restored); !maps.Equal(got, allocated) {
+		t.Errorf("nodePorts %v after the port's repair, were %v", got, allocated)
+	}
 	kubectl(t, "", "patch", n, "service", "web", "--type=json", "-p", `[{"op":"replace","path":"/spec/type","value":"ClusterIP"}]`)
 	waitService(t, ns, "web", "type restored", func(s *corev1.Service) bool {
 		return s.Spec.Type == corev1.ServiceTypeNodePort && s.Spec.Ports[0].NodePort != 0
@@ -337,6 +369,10 @@ func TestControllerRepairsDrift(t *testing.T) {
 	d = waitDeployment(t, ns, "web", "labels", func(*appsv1.Deployment) bool { return true })
 	if d.Labels["team"] != "blue" || d.Annotations["note"] != "kept" {
 		t.Errorf("the Deployment lost others' metadata: labels %v, annotations %v", d.Labels, d.Annotations)
+	}
+	s = waitService(t, ns, "web", "labels", func(*corev1.Service) bool { return true })
+	if s.Labels["team"] != "blue" || s.Annotations["note"] != "kept" {
+		t.Errorf("the Service lost others' metadata: labels %v, annotations %v", s.Labels, s.Annotations)
 	}
 	waitReady(t, ns, "web")
 }
