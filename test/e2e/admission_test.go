@@ -217,6 +217,10 @@ spec:
 	if _, err := plane.es.AppV1beta1().EasyServices(ns).Create(ctx, big, metav1.CreateOptions{}); !refusedByPolicy(err) {
 		t.Errorf("v1beta1 create with size 6: %v, want 422 with %q", err, denied)
 	}
+	// kubectl apply --server-side: a create by apply is judged the same.
+	if out, err := kubectlResult(t, strings.Replace(webManifest, "replicas: 2", "replicas: 6", 1), "apply", "--server-side", "--namespace="+ns, "-f", "-"); err == nil || !strings.Contains(out, denied) {
+		t.Errorf("kubectl apply --server-side of 6 replicas: %v, want refused with %q:\n%s", err, denied, out)
+	}
 	if keys := storedEasyServices(t, ns); len(keys) != 0 {
 		t.Errorf("stored although refused: %v", keys)
 	}
