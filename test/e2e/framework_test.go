@@ -21,7 +21,8 @@ limitations under the License.
 // By default TestMain starts a fresh plane with hack/local-up.sh on free ports in a temporary
 // directory and stops it with hack/local-down.sh. To run against a plane that is already up (make
 // local-up), set E2E_LOCAL_UP_DIR to its directory; it must run easyservice-apiserver as the
-// install's ServiceAccount (ES_IDENTITY=serviceaccount, local-up's default).
+// install's ServiceAccount (ES_IDENTITY=serviceaccount, local-up's default) and without the
+// examples (SKIP_EXAMPLES=1), which the suite applies itself.
 //
 // After the tests, whichever -run selected, TestMain judges from kube-apiserver's audit log that
 // RBAC refused the server's ServiceAccount nothing while they ran (checkServerRefusals), and fails
@@ -47,6 +48,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -139,6 +141,16 @@ func run(m *testing.M) (code int) {
 	// The requests of this run: for a plane of its own all of them, for a running plane those from now on.
 	var auditOffset int64
 	if os.Getenv("E2E_LOCAL_UP_DIR") != "" {
+		// TestTutorialV1beta1 applies artifacts/examples in a namespace of its own, nodePort 31002
+		// included, which the examples a default local-up applied hold already.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := plane.es.AppV1().EasyServices(metav1.NamespaceDefault).Get(ctx, "easyservice-sample", metav1.GetOptions{})
+		cancel()
+		if err == nil {
+			fmt.Fprintf(os.Stderr, "the plane in %s runs artifacts/examples (default/easyservice-sample holds the nodePort with which "+
+				"TestTutorialV1beta1 applies the example again): start the plane with SKIP_EXAMPLES=1, or kubectl delete -f artifacts/examples/\n", dir)
+			return 1
+		}
 		if auditOffset, err = auditLogSize(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
