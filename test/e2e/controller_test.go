@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -552,8 +553,8 @@ type candidateServer struct {
 }
 
 // startCandidate runs another easyservice-apiserver against the plane's etcd and cluster, standing
-// for the election of lease.
-func startCandidate(t *testing.T, name, lease string) *candidateServer {
+// for the election of lease, with the flags after the ones it always sets.
+func startCandidate(t *testing.T, name, lease string, flags ...string) *candidateServer {
 	t.Helper()
 	env := plane.env
 	if env["ES_ETCD_CLIENT_PORT"] == "" {
@@ -568,22 +569,22 @@ func startCandidate(t *testing.T, name, lease string) *candidateServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.cmd = exec.Command(bin,
-		"--etcd-servers=http://127.0.0.1:"+env["ES_ETCD_CLIENT_PORT"],
+	c.cmd = exec.Command(bin, append([]string{
+		"--etcd-servers=http://127.0.0.1:" + env["ES_ETCD_CLIENT_PORT"],
 		"--bind-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(port),
-		"--cert-dir="+filepath.Join(work, "certs"),
-		"--kubeconfig="+plane.kubeconfig,
-		"--authentication-kubeconfig="+plane.kubeconfig,
-		"--authorization-kubeconfig="+plane.kubeconfig,
-		"--leader-elect-resource-name="+lease,
+		"--secure-port=" + strconv.Itoa(port),
+		"--cert-dir=" + filepath.Join(work, "certs"),
+		"--kubeconfig=" + plane.kubeconfig,
+		"--authentication-kubeconfig=" + plane.kubeconfig,
+		"--authorization-kubeconfig=" + plane.kubeconfig,
+		"--leader-elect-resource-name=" + lease,
 		"--leader-elect-lease-duration=4s",
 		"--leader-elect-renew-deadline=3s",
 		"--leader-elect-retry-period=500ms",
 		"--shutdown-delay-duration=0s",
 		"--shutdown-watch-termination-grace-period=1s",
 		"-v=2",
-	)
+	}, flags...)...)
 	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
@@ -597,10 +598,12 @@ func startCandidate(t *testing.T, name, lease string) *candidateServer {
 			t.Logf("log of %s:\n%s", name, tail(string(out), 60))
 		}
 	})
-	// Ready includes the controller's informers, in every replica, leader or not.
+	// Ready includes the controller's informers, in every replica, leader or not (unless the
+	// controller is off).
+	controller := !slices.Contains(flags, "--enable-controller=false")
 	eventually(t, convergeTimeout, name+" to be ready", func(ctx context.Context) (bool, string) {
 		code, body, err := c.get(ctx, "/readyz?verbose")
-		return err == nil && code == http.StatusOK && strings.Contains(body, "[+]easyservice-controller-informers ok"),
+		return err == nil && code == http.StatusOK && (!controller || strings.Contains(body, "[+]easyservice-controller-informers ok")),
 			fmt.Sprintf("%d %v %s", code, err, body)
 	})
 	return c
