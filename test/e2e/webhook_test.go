@@ -17,6 +17,7 @@ limitations under the License.
 package e2e
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -120,7 +121,7 @@ func (w *admissionWebhook) calls(name string) []webhookCall {
 // answer, in a GET and in our etcd; the validating webhook sees the mutated object and its refusal
 // comes back with its code and message, storing nothing; a v1beta1 request reaches the webhooks as
 // v1 (the version they match), an update and a dry run reach them as such, and they see the user
-// kube-apiserver authenticated.
+// kube-apiserver authenticated; the controller's writes of /status reach the validating one.
 func TestAdmissionWebhooks(t *testing.T) {
 	ctx := t.Context()
 	ns := createNamespace(t, "webhook")
@@ -151,6 +152,9 @@ func TestAdmissionWebhooks(t *testing.T) {
 			APIGroups: []string{v1.SchemeGroupVersion.Group}, APIVersions: []string{"v1"}, Resources: []string{"easyservices"},
 		},
 	}}
+	// The validating webhook also judges the controller's status writes.
+	validatingRules := []admissionregistrationv1.RuleWithOperations{rules[0]}
+	validatingRules[0].Resources = []string{"easyservices", "easyservices/status"}
 	namespaceSelector := &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
 	registration := plane.kube.AdmissionregistrationV1()
 	if _, err := registration.MutatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{
@@ -168,7 +172,7 @@ func TestAdmissionWebhooks(t *testing.T) {
 	if _, err := registration.ValidatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name: "validate.e2e.easyservice.io", ClientConfig: clientConfig("/validate"), Rules: rules,
+			Name: "validate.e2e.easyservice.io", ClientConfig: clientConfig("/validate"), Rules: validatingRules,
 			FailurePolicy: &fail, SideEffects: &none, AdmissionReviewVersions: []string{"v1"}, NamespaceSelector: namespaceSelector,
 		}},
 	}, metav1.CreateOptions{}); err != nil {
@@ -214,7 +218,7 @@ func TestAdmissionWebhooks(t *testing.T) {
 	}
 	user := review.Status.UserInfo.Username
 	wantKind := metav1.GroupVersionKind{Group: v1.SchemeGroupVersion.Group, Version: "v1", Kind: "EasyService"}
-	calls := hook.calls("web")
+	calls := slices.DeleteFunc(hook.calls("web"), func(c webhookCall) bool { return c.Operation != admissionv1.Create })
 	if paths := callPaths(calls); !slices.Equal(paths, []string{"/mutate", "/validate"}) {
 		t.Errorf("the create of web reached %v, want /mutate then /validate", paths)
 	}
@@ -263,13 +267,23 @@ func TestAdmissionWebhooks(t *testing.T) {
 	}
 	var updates int
 	for _, c := range hook.calls("web") {
-		if c.Operation == admissionv1.Update && len(c.OldObject.Raw) > 0 {
+		if c.Operation == admissionv1.Update && c.SubResource == "" && len(c.OldObject.Raw) > 0 {
 			updates++
 		}
 	}
 	if updates < 4 { // each of the two updates reached /mutate and /validate (a retry on conflict, again)
 		t.Errorf("the webhooks got %d UPDATEs of web with the old object, want at least 4", updates)
 	}
+	// The controller's status writes go through admission as well.
+	eventually(t, convergeTimeout, "a status write of web to reach the validating webhook", func(context.Context) (bool, string) {
+		for _, c := range hook.calls("web") {
+			if c.path == "/validate" && c.Operation == admissionv1.Update && c.SubResource == "status" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("calls to %v", callPaths(hook.calls("web")))
+	})
+
 	stored := storedEasyServices(t, ns)
 	if len(stored) != 2 || slices.ContainsFunc(stored, func(k string) bool {
 		return strings.HasSuffix(k, "/probe") || strings.HasSuffix(k, "/big")
